@@ -1,0 +1,1 @@
+"""zaobot: consent-first face swap."""

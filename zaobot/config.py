@@ -1,0 +1,66 @@
+"""One settings object for the whole service, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_SCENES_DIR = PACKAGE_DIR / "scenes"
+BUNDLED_ASSETS_DIR = PACKAGE_DIR / "assets"
+
+
+class Settings(BaseSettings):
+    """Every knob of zaobot; each has an environment variable (see `.env.example`)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # Where the SQLite file, media and user scenes live.
+    data_dir: Path = Field(Path("./data"), validation_alias="ZAOBOT_DATA_DIR")
+    engine: Literal["mesh", "inswapper", "auto"] = Field("auto", validation_alias="ZAOBOT_ENGINE")
+    models_dir: Path = Field(Path("~/.insightface/models"), validation_alias="ZAOBOT_MODELS_DIR")
+    # Extra scenes added by the operator; the bundled `demo` scene is always available.
+    scenes_dir: Path | None = Field(None, validation_alias="ZAOBOT_SCENES_DIR")
+    secret_key: str = Field("", validation_alias="ZAOBOT_SECRET_KEY", repr=False)
+
+    # Selfie intake limits: why they exist is explained in zaobot/media/images.py.
+    max_upload_bytes: int = Field(20 * 1024 * 1024, validation_alias="ZAOBOT_MAX_UPLOAD_BYTES")
+    max_image_pixels: int = Field(40_000_000, validation_alias="ZAOBOT_MAX_IMAGE_PIXELS")
+    min_face_px: int = Field(80, validation_alias="ZAOBOT_MIN_FACE_PX")
+
+    # Encoding.
+    video_crf: int = Field(23, validation_alias="ZAOBOT_VIDEO_CRF")
+    video_preset: str = Field("veryfast", validation_alias="ZAOBOT_VIDEO_PRESET")
+    max_output_bytes: int = Field(10 * 1024 * 1024, validation_alias="ZAOBOT_MAX_OUTPUT_BYTES")
+
+    # Retention (hours / days).
+    selfie_ttl_hours: float = Field(24, validation_alias="ZAOBOT_SELFIE_TTL_HOURS")
+    output_ttl_hours: float = Field(24, validation_alias="ZAOBOT_OUTPUT_TTL_HOURS")
+    audit_retention_days: float = Field(180, validation_alias="ZAOBOT_AUDIT_RETENTION_DAYS")
+
+    # Label provider name written into metadata.
+    provider: str = Field("zaobot", validation_alias="ZAOBOT_PROVIDER")
+
+    @property
+    def scene_dirs(self) -> list[Path]:
+        """Scene roots searched in order: the operator's, then the bundled ones."""
+        dirs = [self.data_dir / "scenes"]
+        if self.scenes_dir is not None:
+            dirs.insert(0, self.scenes_dir)
+        dirs.append(BUNDLED_SCENES_DIR)
+        return dirs
+
+    @property
+    def writable_scenes_dir(self) -> Path:
+        """Where `zaobot scenes add` writes new scenes."""
+        return self.scenes_dir if self.scenes_dir is not None else self.data_dir / "scenes"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build settings from env/.env, with explicit overrides (CLI flags, tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

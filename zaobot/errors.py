@@ -1,0 +1,62 @@
+"""Typed errors whose message is meant for the end user, in their language."""
+
+from __future__ import annotations
+
+from zaobot import wording
+
+
+class UserFacingError(Exception):
+    """An error that the bot reports to the user as a friendly message."""
+
+    key: str = ""
+
+    def __init__(self, **params: object) -> None:
+        self.params = params
+        super().__init__(self.message("en"))
+
+    def message(self, lang: wording.Lang = "en") -> str:
+        return wording.text(self.key, lang, **self.params)
+
+
+class SelfieError(UserFacingError):
+    """The selfie cannot be used; nothing about it is kept."""
+
+
+class NotAnImage(SelfieError):
+    key = "selfie.not_image"
+
+
+class CorruptImage(SelfieError):
+    key = "selfie.corrupt"
+
+
+class ImageTooLarge(SelfieError):
+    key = "selfie.too_large"
+
+
+class AnimatedImage(SelfieError):
+    key = "selfie.animated"
+
+
+class NoFace(SelfieError):
+    key = "selfie.no_face"
+
+
+class MultipleFaces(SelfieError):
+    key = "selfie.multiple_faces"
+
+
+class FaceTooSmall(SelfieError):
+    key = "selfie.face_too_small"
+
+
+class FaceTurnedAway(SelfieError):
+    key = "selfie.turned_away"
+
+
+class UnknownScene(UserFacingError):
+    key = "scene.unknown"
+
+
+class SceneError(Exception):
+    """A scene clip cannot be added (operator-facing, not user-facing)."""

@@ -1,0 +1,144 @@
+"""Face detection and the 478-point mesh, from the models bundled in mediapipe 0.10.21.
+
+Images (selfies): a full-range detector counts the faces, then the mesh runs on a
+crop around the single face, so a small face in a big photo still gets precise
+landmarks. Video (scenes): the mesh runs in tracking mode, one instance per clip.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import mediapipe as mp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from zaobot.models.topology import FACE_OVAL  # noqa: E402
+
+MESH_CROP_SIDE = 512  # the mesh sees the face at about this crop size
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A detected face in pixels."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    score: float
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (self.x + self.w / 2, self.y + self.h / 2)
+
+    def iou(self, other: "FaceBox") -> float:
+        x1, y1 = max(self.x, other.x), max(self.y, other.y)
+        x2 = min(self.x + self.w, other.x + other.w)
+        y2 = min(self.y + self.h, other.y + other.h)
+        inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+        union = self.w * self.h + other.w * other.h - inter
+        return inter / union if union > 0 else 0.0
+
+
+def face_width(points: np.ndarray) -> float:
+    """Width of the face oval in pixels."""
+    oval = points[FACE_OVAL]
+    return float(oval[:, 0].max() - oval[:, 0].min())
+
+
+def _mesh_points(result: object, width: int, height: int) -> list[np.ndarray]:
+    faces = getattr(result, "multi_face_landmarks", None) or []
+    out = []
+    for face in faces:
+        pts = np.array([(p.x * width, p.y * height) for p in face.landmark], dtype=np.float32)
+        out.append(pts)
+    return out
+
+
+class FaceAnalyzer:
+    """Detector + static mesh for still images. Not thread-safe: one per thread."""
+
+    def __init__(self, min_score: float = 0.5) -> None:
+        solutions = mp.solutions
+        self._full = solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_score)
+        self._short = solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=min_score)
+        self._mesh = solutions.face_mesh.FaceMesh(
+            static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3
+        )
+
+    def close(self) -> None:
+        for solution in (self._full, self._short, self._mesh):
+            solution.close()
+
+    def __enter__(self) -> "FaceAnalyzer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
+        """All faces, largest first; both detector ranges merged so near and far faces count."""
+        height, width = rgb.shape[:2]
+        boxes: list[FaceBox] = []
+        for detector in (self._full, self._short):
+            result = detector.process(rgb)
+            for det in result.detections or []:
+                rel = det.location_data.relative_bounding_box
+                box = FaceBox(rel.xmin * width, rel.ymin * height, rel.width * width, rel.height * height,
+                              float(det.score[0]))
+                if all(box.iou(seen) < 0.3 for seen in boxes):
+                    boxes.append(box)
+        return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
+
+    def landmarks(self, rgb: np.ndarray, box: FaceBox) -> np.ndarray | None:
+        """478 landmarks (float32, pixels) for the face in `box`, or None if the mesh fails."""
+        height, width = rgb.shape[:2]
+        cx, cy = box.center
+        side = max(box.w, box.h) * 2.2
+        x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+        x1, y1 = int(min(width, cx + side / 2)), int(min(height, cy + side / 2))
+        crop = rgb[y0:y1, x0:x1]
+        scale = MESH_CROP_SIDE / max(crop.shape[:2])
+        if scale < 1.0:
+            crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        else:
+            scale = 1.0
+        result = self._mesh.process(np.ascontiguousarray(crop))
+        faces = _mesh_points(result, crop.shape[1], crop.shape[0])
+        if not faces:
+            return None
+        pts = faces[0] / scale
+        pts[:, 0] += x0
+        pts[:, 1] += y0
+        return pts.astype(np.float32)
+
+
+class MeshTracker:
+    """The mesh in tracking mode over one clip's frames. Make a fresh one per clip."""
+
+    def __init__(self, max_faces: int = 3) -> None:
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False, max_num_faces=max_faces, refine_landmarks=True,
+            min_detection_confidence=0.5, min_tracking_confidence=0.5,
+        )
+
+    def close(self) -> None:
+        self._mesh.close()
+
+    def __enter__(self) -> "MeshTracker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def track(self, frames: Iterable[np.ndarray]) -> Iterator[list[np.ndarray]]:
+        """For each RGB frame, every face's 478 landmarks (float32 pixels)."""
+        for frame in frames:
+            result = self._mesh.process(frame)
+            yield _mesh_points(result, frame.shape[1], frame.shape[0])

@@ -1,0 +1,167 @@
+"""render(job): selfie -> source face -> per-frame swap over the pre-analysed scene -> label -> encode."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from zaobot.media.images import decode_image
+from zaobot.media.label import Label, burn_label, make_label
+from zaobot.media.scenes import Scene
+from zaobot.media.video import ClipWriter, read_frames
+from zaobot.models.engine import Engine, StageTimer
+
+Progress = Callable[[int, int], None]  # (frames done, frames total)
+
+
+@dataclass
+class RenderResult:
+    path: Path
+    job_id: str
+    scene: str
+    frames: int
+    label_box: tuple[int, int, int, int]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def aigc_metadata(job_id: str, provider: str, scene: Scene) -> dict[str, object]:
+    """The MP4 tags that mark the clip as AI-generated (in the spirit of GB 45438-2025)."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    label = {"AIGC": {"Label": 1, "ContentProducer": provider, "ProduceID": job_id, "PropagateID": job_id}}
+    return {
+        "comment": label,
+        "description": f"AI-generated face swap by {provider}; job {job_id}; scene {scene.keyword}",
+        "creation_time": now,
+        "encoder": provider,
+    }
+
+
+def _decoded(path: Path, timer: StageTimer, depth: int = 8) -> Iterator[np.ndarray]:
+    """Decode on a helper thread (PyAV releases the GIL) so decoding overlaps swapping."""
+    frames: queue.Queue[object] = queue.Queue(maxsize=depth)
+    done = object()
+
+    def work() -> None:
+        try:
+            it = read_frames(path)
+            while True:
+                with timer.stage("decode"):
+                    frame = next(it, done)
+                frames.put(frame)
+                if frame is done:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            frames.put(exc)
+
+    thread = threading.Thread(target=work, name="zaobot-decode", daemon=True)
+    thread.start()
+    while True:
+        item = frames.get()
+        if item is done:
+            break
+        if isinstance(item, BaseException):
+            raise item
+        yield item  # type: ignore[misc]
+    thread.join()
+
+
+class _Encoder:
+    """Feed frames to the writer on a helper thread, so x264 overlaps the swap of the next frame."""
+
+    _STOP = object()
+
+    def __init__(self, writer: ClipWriter, timer: StageTimer, depth: int = 8) -> None:
+        self._writer = writer
+        self._timer = timer
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="zaobot-encode", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is self._STOP:
+                return
+            if self._error is not None:
+                continue
+            try:
+                with self._timer.stage("encode"):
+                    self._writer.write(frame)  # type: ignore[arg-type]
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+                self._error = exc
+
+    def put(self, frame: np.ndarray) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(frame)
+
+    def finish(self) -> None:
+        self._queue.put(self._STOP)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def render_scene(
+    source: object,
+    scene: Scene,
+    engine: Engine,
+    out_path: Path,
+    *,
+    job_id: str | None = None,
+    provider: str = "zaobot",
+    crf: int = 23,
+    preset: str = "veryfast",
+    progress: Progress | None = None,
+    timer: StageTimer | None = None,
+) -> RenderResult:
+    """Render a prepared source face into `scene` and write the labelled MP4 to `out_path`."""
+    job_id = job_id or uuid.uuid4().hex
+    timer = timer or StageTimer()
+    analysis = scene.analysis
+    label: Label = make_label((scene.width, scene.height), analysis.face_boxes())
+    count = 0
+    with ClipWriter(out_path, width=scene.width, height=scene.height, fps=scene.fps, crf=crf, preset=preset,
+                    audio_from=scene.clip, metadata=aigc_metadata(job_id, provider, scene)) as writer:
+        encoder = _Encoder(writer, timer)
+        try:
+            for index, frame in enumerate(_decoded(scene.clip, timer)):
+                out = engine.swap_frame(frame, analysis.at(index), source, timer)
+                if out is frame:
+                    out = frame.copy()
+                with timer.stage("label"):
+                    burn_label(out, label)
+                encoder.put(out)
+                count += 1
+                if progress:
+                    progress(count, scene.frames)
+        finally:
+            encoder.finish()
+        with timer.stage("encode"):
+            writer.close()
+    return RenderResult(path=out_path, job_id=job_id, scene=scene.keyword, frames=count,
+                        label_box=label.box, seconds=dict(timer.seconds))
+
+
+def swap_selfie(
+    selfie: bytes,
+    scene: Scene,
+    engine: Engine,
+    out_path: Path,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    **kwargs: object,
+) -> RenderResult:
+    """Validate a selfie (raising SelfieError on bad input) and render it into `scene`."""
+    rgb = decode_image(selfie, max_bytes=max_bytes, max_pixels=max_pixels)
+    source = engine.prepare_source(rgb)
+    return render_scene(source, scene, engine, out_path, **kwargs)  # type: ignore[arg-type]
