@@ -64,16 +64,17 @@ def soundtrack(seconds: float) -> np.ndarray:
     return np.stack([out, out * 0.8]).astype(np.float32)
 
 
-def write_source_clip(path: Path) -> None:
-    photo = np.ascontiguousarray(data.astronaut())
+def write_source_clip(path: Path, seconds: float = SECONDS, photo: np.ndarray | None = None) -> None:
+    """Encode the animated photo with its soundtrack (tests use shorter clips and other photos)."""
+    photo = np.ascontiguousarray(data.astronaut() if photo is None else photo)
     with av.open(str(path), "w", format="mp4") as out:
         video = out.add_stream("libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         video.options = {"crf": "18", "preset": "medium"}
         audio = out.add_stream("aac", rate=SAMPLE_RATE)
         audio.layout = "stereo"
-        samples = soundtrack(SECONDS)
-        for i in range(int(SECONDS * FPS)):
+        samples = soundtrack(seconds)
+        for i in range(int(round(seconds * FPS))):
             frame = av.VideoFrame.from_ndarray(scene_frame(photo, i / FPS), format="rgb24")
             frame.pts = i
             frame.time_base = Fraction(1, FPS)

@@ -1,0 +1,3 @@
+from zaobot.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""`zaobot` command line: swap, demo and scene management."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from tqdm import tqdm
+
+from zaobot.config import BUNDLED_ASSETS_DIR, Settings, get_settings
+from zaobot.errors import SceneError, UserFacingError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="zaobot: consent-first face swap.")
+scenes_app = typer.Typer(no_args_is_help=True, help="Manage scenes (clips the face is swapped into).")
+app.add_typer(scenes_app, name="scenes")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs request URLs, which carry the Telegram bot token, at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _fail(message: str, code: int = 2) -> "typer.Exit":
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, lang: str) -> None:
+    from zaobot.media.scenes import SceneLibrary
+    from zaobot.models import create_engine
+    from zaobot.pipeline import swap_selfie
+
+    if not selfie.is_file():
+        raise _fail(f"no such file: {selfie}")
+    try:
+        scene = SceneLibrary(settings.scene_dirs).find(scene_keyword)
+        engine = create_engine(settings)
+    except UserFacingError as err:
+        raise _fail(err.message(lang)) from None  # type: ignore[arg-type]
+    bar = tqdm(total=scene.frames, unit="frame", desc=f"rendering {scene.keyword}", disable=None, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+
+    try:
+        result = swap_selfie(selfie.read_bytes(), scene, engine, output, max_bytes=settings.max_upload_bytes,
+                             max_pixels=settings.max_image_pixels, provider=settings.provider,
+                             crf=settings.video_crf, preset=settings.video_preset, progress=progress)
+    except UserFacingError as err:
+        raise _fail(err.message(lang)) from None  # type: ignore[arg-type]
+    finally:
+        bar.close()
+        engine.close()
+    typer.echo(f"wrote {result.path} ({result.frames} frames, job {result.job_id}, labelled AI-generated)")
+
+
+@app.command()
+def swap(
+    selfie: Path = typer.Argument(..., help="A selfie (JPEG/PNG) with exactly one face."),
+    scene: str = typer.Option("demo", "--scene", "-s", help="Scene keyword."),
+    output: Path = typer.Option(Path("out.mp4"), "--output", "-o", help="Where to write the MP4."),
+    lang: str = typer.Option("en", help="Language of messages: en or zh."),
+) -> None:
+    """Swap the face in SELFIE into a scene and write a labelled MP4."""
+    setup_logging()
+    _render(get_settings(), selfie, scene, output, lang)
+
+
+@app.command()
+def demo(output: Path = typer.Option(Path("out/demo.mp4"), "--output", "-o")) -> None:
+    """Render the bundled demo selfie into the bundled `demo` scene."""
+    setup_logging()
+    _render(get_settings(engine="mesh"), BUNDLED_ASSETS_DIR / "demo_selfie.jpg", "demo", output, "en")
+
+
+@scenes_app.command("add")
+def scenes_add(
+    clip: Path = typer.Argument(..., help="The scene clip (MP4/MOV; at most 20 s)."),
+    keyword: list[str] = typer.Option(..., "--keyword", "-k", help="Keyword(s) users type; repeat for aliases."),
+    title: str = typer.Option("", help="Title shown to users."),
+    license: str = typer.Option("", "--license", help="Licence of the clip."),
+    attribution: str = typer.Option("", help="Attribution / source."),
+    face: str = typer.Option("largest", help="Which face to replace: largest, left or right (first frame)."),
+) -> None:
+    """Add a scene and analyse it once (face track and landmarks, smoothed)."""
+    from zaobot.media.scenes import add_scene
+    from zaobot.media.video import probe
+
+    setup_logging()
+    settings = get_settings()
+    if face not in ("largest", "left", "right"):
+        raise _fail("--face must be largest, left or right")
+    try:
+        total = probe(clip).frames if clip.is_file() else None
+        with tqdm(total=total, unit="frame", desc="analysing", disable=None, file=sys.stderr) as bar:
+            scene = add_scene(clip, settings.writable_scenes_dir, keywords=keyword, title=title, license=license,
+                              attribution=attribution, face=face, progress=bar.update)  # type: ignore[arg-type]
+    except SceneError as err:
+        raise _fail(f"cannot add scene: {err}") from None
+    coverage = float(scene.analysis.present.mean())
+    typer.echo(f"added scene {scene.keyword!r} ({scene.frames} frames, face in {coverage:.0%}) at {scene.directory}")
+
+
+@scenes_app.command("list")
+def scenes_list() -> None:
+    """List the scenes users can choose."""
+    from zaobot.media.scenes import SceneLibrary
+
+    for scene in SceneLibrary(get_settings().scene_dirs).scenes():
+        typer.echo(f"{', '.join(scene.keywords):<20} {scene.duration:5.1f}s  {scene.title}  [{scene.license}]")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    app(args=argv)
+
+
+if __name__ == "__main__":
+    main()
