@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path("~/.insightface/models"), validation_alias="ZAOBOT_MODELS_DIR")
     # Extra scenes added by the operator; the bundled `demo` scene is always available.
     scenes_dir: Path | None = Field(None, validation_alias="ZAOBOT_SCENES_DIR")
-    secret_key: str = Field("", validation_alias="ZAOBOT_SECRET_KEY", repr=False)
+    secret_key: SecretStr | None = Field(None, validation_alias="ZAOBOT_SECRET_KEY")
 
     # Selfie intake limits: why they exist is explained in zaobot/media/images.py.
     max_upload_bytes: int = Field(20 * 1024 * 1024, validation_alias="ZAOBOT_MAX_UPLOAD_BYTES")
@@ -45,6 +45,22 @@ class Settings(BaseSettings):
 
     # Label provider name written into metadata.
     provider: str = Field("zaobot", validation_alias="ZAOBOT_PROVIDER")
+
+    # Platforms (used by `zaobot serve`). Tokens are secrets: never logged, hidden from repr.
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_base_url: str = Field("https://api.telegram.org/bot", validation_alias="TELEGRAM_API_BASE_URL")
+    telegram_file_base_url: str = Field(
+        "https://api.telegram.org/file/bot", validation_alias="TELEGRAM_FILE_BASE_URL"
+    )
+    telegram_moderator_ids: str = Field("", validation_alias="TELEGRAM_MODERATOR_IDS")
+    wechat_app_id: str = Field("", validation_alias="WECHAT_APP_ID")
+    wechat_app_secret: SecretStr | None = Field(None, validation_alias="WECHAT_APP_SECRET")
+    wechat_token: SecretStr | None = Field(None, validation_alias="WECHAT_TOKEN")
+    wechat_aes_key: SecretStr | None = Field(None, validation_alias="WECHAT_AES_KEY")
+    wechat_api_base_url: str = Field("https://api.weixin.qq.com", validation_alias="WECHAT_API_BASE_URL")
+    wechat_moderator_openids: str = Field("", validation_alias="WECHAT_MODERATOR_OPENIDS")
+    http_host: str = Field("127.0.0.1", validation_alias="ZAOBOT_HTTP_HOST")
+    http_port: int = Field(8080, validation_alias="ZAOBOT_HTTP_PORT")
 
     @property
     def scene_dirs(self) -> list[Path]:

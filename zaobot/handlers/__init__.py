@@ -1,0 +1,1 @@
+"""Platform adapters (Telegram, WeChat) and the shared conversation core."""

@@ -1,0 +1,1 @@
+"""Job runners: rendering happens here, never in the event loop."""

@@ -1,0 +1,1 @@
+"""Media: safe image decoding, video I/O, scenes and labels."""
