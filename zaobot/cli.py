@@ -115,6 +115,82 @@ def scenes_list() -> None:
         typer.echo(f"{', '.join(scene.keywords):<20} {scene.duration:5.1f}s  {scene.title}  [{scene.license}]")
 
 
+def _user_ref(ref: str) -> tuple[str, str]:
+    platform, sep, user_id = ref.partition(":")
+    if not sep or not platform or not user_id:
+        raise _fail("give the user as PLATFORM:ID, e.g. telegram:12345")
+    return platform, user_id
+
+
+def _store():
+    from zaobot.storage import SecretKeyError, open_store
+
+    try:
+        return open_store(get_settings())
+    except SecretKeyError as err:
+        raise _fail(str(err)) from None
+
+
+@app.command("purge-user")
+def purge_user_cmd(
+    user: str = typer.Argument(..., help="PLATFORM:ID"),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Erase every file and row about a user (audit rows stay, keyed by HMAC only)."""
+    from zaobot.storage import purge_user
+
+    setup_logging()
+    platform, user_id = _user_ref(user)
+    if not yes:
+        typer.confirm(f"Erase everything about {platform}:{user_id}?", abort=True)
+    store = _store()
+    try:
+        receipt = purge_user(store, platform, user_id, reason="operator")
+        typer.echo(receipt.text("en"))
+    finally:
+        store.close()
+
+
+@app.command("export-user")
+def export_user_cmd(user: str = typer.Argument(..., help="PLATFORM:ID")) -> None:
+    """Print everything stored about a user as JSON (media are listed, not included)."""
+    from zaobot.storage import export_json
+
+    platform, user_id = _user_ref(user)
+    store = _store()
+    try:
+        typer.echo(export_json(store, platform, user_id))
+    finally:
+        store.close()
+
+
+@app.command()
+def sweep() -> None:
+    """Delete selfies, clips and audit rows past their retention time."""
+    from zaobot.storage import sweep as run_sweep
+
+    setup_logging()
+    store = _store()
+    try:
+        result = run_sweep(store)
+        typer.echo(" ".join(f"{k}={v}" for k, v in vars(result).items()))
+    finally:
+        store.close()
+
+
+@app.command()
+def stats() -> None:
+    """Counts of users, jobs, stored media, reports, bans and deletions."""
+    from zaobot.storage import stats as get_stats
+
+    store = _store()
+    try:
+        for key, value in get_stats(store).items():
+            typer.echo(f"{key:<20} {value}")
+    finally:
+        store.close()
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     app(args=argv)
 

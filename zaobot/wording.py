@@ -43,6 +43,24 @@ _CATALOG: dict[str, dict[Lang, str]] = {
         "en": "I don't know the scene \u201c{keyword}\u201d. Available scenes: {choices}.",
         "zh": "没有找到场景“{keyword}”。可用场景：{choices}。",
     },
+    "delete.receipt": {
+        "en": ("Done. Everything about you is deleted: {profile} profile, {consents} consent record(s), "
+               "{selfies} selfie(s), {clips} clip(s), {jobs} job record(s) ({cancelled} cancelled while "
+               "waiting), {reports} report(s)."),
+        "zh": ("已完成。您的全部数据已删除：资料 {profile} 份、同意记录 {consents} 条、自拍 {selfies} 张、"
+               "视频 {clips} 个、任务记录 {jobs} 条（其中 {cancelled} 个排队中的任务已取消）、举报 {reports} 条。"),
+    },
+    "delete.receipt_audit": {
+        "en": ("What remains: {count} audit record(s) (of the clips made and of this deletion), with no images "
+               "and only a one-way code instead of your account, kept until {until} as the law requires, "
+               "then deleted."),
+        "zh": ("仍保留：{count} 条审计记录（生成记录及本次删除记录，不含图像，仅含无法反推账号的单向编码），"
+               "按法规保留至 {until}，届时删除。"),
+    },
+    "delete.receipt_no_audit": {
+        "en": "Nothing about you remains.",
+        "zh": "没有保留任何与您相关的数据。",
+    },
     "label.visible": {
         "en": "AI生成 · AI-generated",
         "zh": "AI生成 · AI-generated",

@@ -1,0 +1,145 @@
+"""The SQLite file: connection settings, the schema in one place, forward migrations.
+
+WAL lets the bot and a render worker write at once; `busy_timeout` makes a
+writer wait for the lock instead of failing with "database is locked";
+`secure_delete` overwrites deleted rows, so a purged user's data does not
+linger in free pages of the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import sqlite_utils
+
+DB_NAME = "zaobot.sqlite3"
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["users"].create(
+        {"id": int, "platform": str, "platform_user_id": str, "first_seen": str, "language": str,
+         "banned": int, "ban_reason": str},
+        pk="id", not_null={"platform", "platform_user_id", "first_seen"}, defaults={"banned": 0},
+    )
+    db["users"].create_index(["platform", "platform_user_id"], unique=True)
+    db["consents"].create(
+        {"id": int, "user_id": int, "platform": str, "version": str, "text_hash": str,
+         "granted_at": str, "revoked_at": str},
+        pk="id", foreign_keys=[("user_id", "users", "id")], not_null={"user_id", "version", "granted_at"},
+    )
+    db["selfies"].create(
+        {"id": int, "user_id": int, "file": str, "created_at": str, "expires_at": str},
+        pk="id", foreign_keys=[("user_id", "users", "id")], not_null={"user_id", "file", "created_at", "expires_at"},
+    )
+    db["jobs"].create(
+        {"id": str, "user_id": int, "selfie_id": int, "scene": str, "status": str, "created_at": str,
+         "started_at": str, "finished_at": str, "error": str, "output_file": str, "output_expires_at": str,
+         "watermark_id": str, "chat_id": str, "delivery": str, "attempts": int},
+        pk="id", foreign_keys=[("user_id", "users", "id")], not_null={"user_id", "scene", "status", "created_at"},
+        defaults={"attempts": 0},
+    )
+    db["jobs"].create_index(["user_id"])
+    db["jobs"].create_index(["status"])
+    db["reports"].create(
+        {"id": int, "reporter_id": int, "job_id": str, "reason": str, "status": str, "created_at": str,
+         "resolved_at": str, "resolved_by": str},
+        pk="id", foreign_keys=[("reporter_id", "users", "id")], not_null={"status", "created_at"},
+    )
+    db["takedowns"].create(
+        {"id": int, "job_id": str, "watermark_id": str, "reason": str, "moderator_hash": str, "created_at": str},
+        pk="id", not_null={"job_id", "created_at"},
+    )
+    # Bans are keyed by the user hash, so a ban outlives the user's own /delete.
+    db["bans"].create(
+        {"id": int, "user_hash": str, "platform": str, "reason": str, "moderator_hash": str, "created_at": str,
+         "lifted_at": str},
+        pk="id", not_null={"user_hash", "created_at"},
+    )
+    db["bans"].create_index(["user_hash"])
+    db["deletions"].create(
+        {"id": int, "user_hash": str, "platform": str, "user_row_id": int, "reason": str, "status": str,
+         "requested_at": str, "completed_at": str, "step": str, "files": str, "counts": str},
+        pk="id", not_null={"user_hash", "status", "requested_at"},
+    )
+    db["audit"].create(
+        {"id": int, "at": str, "action": str, "job_id": str, "watermark_id": str, "scene": str, "user_hash": str,
+         "actor_hash": str, "detail": str},
+        pk="id", not_null={"at", "action"},
+    )
+    db["audit"].create_index(["job_id"])
+    db["audit"].create_index(["watermark_id"])
+    db["audit"].create_index(["user_hash"])
+
+
+# Forward migrations, applied in order at start-up. Never edit a released one: append.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA secure_delete = ON")
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations, each in its own transaction; returns the schema version."""
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(f"database schema {current} is newer than this zaobot ({SCHEMA_VERSION})")
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        with transaction(db):
+            if schema_version(db) >= version:  # another process got there first
+                continue
+            MIGRATIONS[version - 1](db)
+            db.conn.execute(f"PRAGMA user_version = {version}")
+    return schema_version(db)
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
+
+    A deferred transaction that reads and then writes can fail at once with
+    SQLITE_BUSY when another process wrote in between; an immediate one waits
+    for `busy_timeout` instead. sqlite-utils calls inside nest as savepoints.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
+
+
+def connect(data_dir: Path) -> sqlite_utils.Database:
+    """Open (and migrate) the database in `data_dir`."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(data_dir / DB_NAME, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    _configure(conn)
+    db = sqlite_utils.Database(conn)
+    migrate(db)
+    return db
+
+
+def checkpoint(db: sqlite_utils.Database) -> None:
+    """Fold the WAL into the main file and truncate it, so deleted pages leave no copy behind."""
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,112 @@
+"""Selfies kept for a retry window, and render jobs with their outputs."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Iterable
+
+from zaobot.storage.db import transaction
+from zaobot.storage.moderation import audit
+from zaobot.storage.store import Store, iso, later, utcnow
+
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "taken_down")
+ACTIVE = ("queued", "running")
+
+
+def add_selfie(store: Store, user_id: int, data: bytes, *, now: datetime | None = None) -> int:
+    """Store a validated selfie (encrypted) for at most ZAOBOT_SELFIE_TTL_HOURS."""
+    moment = now or utcnow()
+    name = store.media.put("selfies", data)
+    try:
+        with transaction(store.db):
+            row = store.db["selfies"].insert({"user_id": user_id, "file": name, "created_at": iso(moment),
+                                              "expires_at": later(moment, hours=store.settings.selfie_ttl_hours)})
+    except BaseException:
+        store.media.delete(name)
+        raise
+    return int(row.last_pk)
+
+
+def latest_selfie(store: Store, user_id: int, *, now: datetime | None = None) -> dict | None:
+    rows = list(store.db["selfies"].rows_where("user_id = ? and expires_at > ?", [user_id, iso(now or utcnow())],
+                                               order_by="id desc", limit=1))
+    return rows[0] if rows else None
+
+
+def new_watermark_id() -> str:
+    """A random 64-bit watermark id (hex); embedded in the clip, stored on the job and audit row."""
+    return secrets.token_hex(8)
+
+
+def create_job(store: Store, user_id: int, scene: str, *, selfie_id: int | None = None, chat_id: str | None = None,
+               now: datetime | None = None) -> dict:
+    job = {"id": uuid.uuid4().hex, "user_id": user_id, "selfie_id": selfie_id, "scene": scene, "status": "queued",
+           "created_at": iso(now or utcnow()), "watermark_id": new_watermark_id(), "chat_id": chat_id,
+           "delivery": "[]", "attempts": 0}
+    with transaction(store.db):
+        store.db["jobs"].insert(job)
+    return job
+
+
+def get_job(store: Store, job_id: str) -> dict | None:
+    rows = list(store.db["jobs"].rows_where("id = ?", [job_id]))
+    return rows[0] if rows else None
+
+
+def set_status(store: Store, job_id: str, status: str, *, error: str | None = None,
+               now: datetime | None = None) -> None:
+    if status not in JOB_STATUSES:
+        raise ValueError(status)
+    fields: dict[str, object] = {"status": status}
+    moment = iso(now or utcnow())
+    if status == "running":
+        fields["started_at"] = moment
+    if status in ("done", "failed", "cancelled"):
+        fields["finished_at"] = moment
+    if error is not None:
+        fields["error"] = error
+    with transaction(store.db):
+        store.db["jobs"].update(job_id, fields)
+
+
+def attach_output(store: Store, job: dict, user_hash: str, clip: Path, *, now: datetime | None = None) -> str:
+    """Encrypt and keep the rendered clip; mark the job done and write its audit row."""
+    moment = now or utcnow()
+    name = store.media.put_file("outputs", clip)
+    try:
+        with transaction(store.db):
+            current = get_job(store, job["id"])
+            if current is None or current["status"] not in ACTIVE:
+                raise LookupError(f"job {job['id']} was cancelled or removed while rendering")
+            store.db["jobs"].update(job["id"], {
+                "status": "done", "finished_at": iso(moment), "output_file": name,
+                "output_expires_at": later(moment, hours=store.settings.output_ttl_hours)})
+            audit(store, "render", job_id=job["id"], watermark_id=job["watermark_id"], scene=job["scene"],
+                  user_hash=user_hash, now=moment)
+    except BaseException:
+        store.media.delete(name)
+        raise
+    return name
+
+
+def record_delivery(store: Store, job_id: str, message_ids: Iterable[str]) -> None:
+    with transaction(store.db):
+        job = get_job(store, job_id)
+        if job is None:
+            return
+        delivered = json.loads(job["delivery"] or "[]") + [str(m) for m in message_ids]
+        store.db["jobs"].update(job_id, {"delivery": json.dumps(delivered)})
+
+
+def deliverable(store: Store, job_id: str) -> bool:
+    """A taken-down, cancelled or expired job is never delivered."""
+    job = get_job(store, job_id)
+    return bool(job and job["status"] == "done" and job["output_file"] and store.media.exists(job["output_file"]))
+
+
+def jobs_of(store: Store, user_id: int) -> list[dict]:
+    return list(store.db["jobs"].rows_where("user_id = ?", [user_id], order_by="created_at"))

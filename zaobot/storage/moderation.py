@@ -1,0 +1,90 @@
+"""Audit log, bans, reports and takedowns. People appear here only as user hashes."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from zaobot.storage.db import transaction
+from zaobot.storage.store import Store, iso, utcnow
+
+
+def audit(store: Store, action: str, *, job_id: str | None = None, watermark_id: str | None = None,
+          scene: str | None = None, user_hash: str | None = None, actor_hash: str | None = None,
+          detail: dict | None = None, now: datetime | None = None) -> None:
+    """Append an audit row. Never pass media, names or platform ids in `detail`."""
+    with transaction(store.db):
+        store.db["audit"].insert({"at": iso(now or utcnow()), "action": action, "job_id": job_id,
+                                  "watermark_id": watermark_id, "scene": scene, "user_hash": user_hash,
+                                  "actor_hash": actor_hash, "detail": json.dumps(detail or {})})
+
+
+def is_banned(store: Store, platform: str, platform_user_id: str) -> bool:
+    h = store.user_hash(platform, platform_user_id)
+    return store.db["bans"].count_where("user_hash = ? and lifted_at is null", [h]) > 0
+
+
+def ban(store: Store, platform: str, platform_user_id: str, *, reason: str, moderator_hash: str,
+        now: datetime | None = None) -> None:
+    h = store.user_hash(platform, platform_user_id)
+    moment = iso(now or utcnow())
+    with transaction(store.db):
+        store.db["bans"].insert({"user_hash": h, "platform": platform, "reason": reason,
+                                 "moderator_hash": moderator_hash, "created_at": moment, "lifted_at": None})
+        store.db.execute("UPDATE users SET banned = 1, ban_reason = ? WHERE platform = ? AND platform_user_id = ?",
+                         [reason, platform, str(platform_user_id)])
+        audit(store, "moderator:ban", user_hash=h, actor_hash=moderator_hash, detail={"reason": reason}, now=now)
+
+
+def unban(store: Store, platform: str, platform_user_id: str, *, moderator_hash: str,
+          now: datetime | None = None) -> bool:
+    h = store.user_hash(platform, platform_user_id)
+    with transaction(store.db):
+        cur = store.db.execute("UPDATE bans SET lifted_at = ? WHERE user_hash = ? AND lifted_at IS NULL",
+                               [iso(now or utcnow()), h])
+        store.db.execute("UPDATE users SET banned = 0, ban_reason = NULL WHERE platform = ? AND platform_user_id = ?",
+                         [platform, str(platform_user_id)])
+        audit(store, "moderator:unban", user_hash=h, actor_hash=moderator_hash, now=now)
+    return cur.rowcount > 0
+
+
+def report(store: Store, reporter_id: int | None, job_id: str | None, reason: str,
+           *, now: datetime | None = None) -> int:
+    with transaction(store.db):
+        row = store.db["reports"].insert({"reporter_id": reporter_id, "job_id": job_id, "reason": reason[:1000],
+                                          "status": "open", "created_at": iso(now or utcnow())})
+    return int(row.last_pk)
+
+
+def open_reports(store: Store) -> list[dict]:
+    return list(store.db["reports"].rows_where("status = 'open'", order_by="id"))
+
+
+def resolve_report(store: Store, report_id: int, *, moderator_hash: str, now: datetime | None = None) -> bool:
+    with transaction(store.db):
+        cur = store.db.execute(
+            "UPDATE reports SET status = 'resolved', resolved_at = ?, resolved_by = ? WHERE id = ? AND status = 'open'",
+            [iso(now or utcnow()), moderator_hash, report_id])
+        audit(store, "moderator:resolve", actor_hash=moderator_hash, detail={"report": report_id}, now=now)
+    return cur.rowcount > 0
+
+
+def takedown(store: Store, job_id: str, *, reason: str, moderator_hash: str, now: datetime | None = None) -> dict | None:
+    """Delete a job's output for good: it is marked taken_down and can never be delivered again.
+
+    Returns the job (with its delivery message ids, so the adapter can delete the
+    delivered messages), or None for an unknown job.
+    """
+    rows = list(store.db["jobs"].rows_where("id = ?", [job_id]))
+    if not rows:
+        return None
+    job = rows[0]
+    with transaction(store.db):
+        store.db["jobs"].update(job_id, {"status": "taken_down", "output_file": None, "output_expires_at": None})
+        store.db["takedowns"].insert({"job_id": job_id, "watermark_id": job["watermark_id"], "reason": reason,
+                                      "moderator_hash": moderator_hash, "created_at": iso(now or utcnow())})
+        audit(store, "moderator:takedown", job_id=job_id, watermark_id=job["watermark_id"], scene=job["scene"],
+              actor_hash=moderator_hash, detail={"reason": reason}, now=now)
+    if job["output_file"]:
+        store.media.delete(job["output_file"])
+    return job

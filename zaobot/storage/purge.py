@@ -1,0 +1,163 @@
+"""/delete and /purge: a journalled, idempotent, crash-safe erasure of one user.
+
+Steps: plan (journal row with the files and counts) -> cancel active jobs ->
+delete files -> delete rows -> done (tombstone with counts only). Every step can
+be repeated, so start-up simply runs the remaining steps of any pending row.
+Audit rows stay; they name the user only by HMAC.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+from zaobot import wording
+from zaobot.storage.db import checkpoint as wal_checkpoint
+from zaobot.storage.db import transaction
+from zaobot.storage.moderation import audit
+from zaobot.storage.store import Store, iso, parse, utcnow
+
+log = logging.getLogger(__name__)
+
+Checkpoint = Callable[[str], None]
+STEPS = ("planned", "cancelled", "files", "rows", "done")
+
+
+@dataclass
+class PurgeReceipt:
+    removed: dict[str, int]
+    audit_rows_kept: int
+    audit_kept_until: str | None
+    completed_at: str
+    cancelled_jobs: list[str] = field(default_factory=list)
+
+    def text(self, lang: wording.Lang = "en") -> str:
+        """What was removed and what remains, from the real counts."""
+        r = self.removed
+        body = wording.text("delete.receipt", lang, selfies=r["selfies"], clips=r["clips"], jobs=r["jobs"],
+                            consents=r["consents"], reports=r["reports"], profile=r["profile"],
+                            cancelled=r["cancelled_jobs"])
+        if self.audit_rows_kept:
+            until = (self.audit_kept_until or "")[:10]
+            body += "\n" + wording.text("delete.receipt_audit", lang, count=self.audit_rows_kept, until=until)
+        else:
+            body += "\n" + wording.text("delete.receipt_no_audit", lang)
+        return body
+
+
+def _noop(step: str) -> None:
+    return None
+
+
+def _user_files(store: Store, user_id: int) -> list[str]:
+    selfies = [r["file"] for r in store.db["selfies"].rows_where("user_id = ?", [user_id])]
+    outputs = [r["output_file"] for r in store.db["jobs"].rows_where("user_id = ? and output_file is not null",
+                                                                      [user_id])]
+    return selfies + outputs
+
+
+def _plan(store: Store, platform: str, platform_user_id: str, reason: str, now: datetime) -> dict:
+    h = store.user_hash(platform, platform_user_id)
+    with transaction(store.db):
+        users = list(store.db["users"].rows_where("platform = ? and platform_user_id = ?",
+                                                  [platform, str(platform_user_id)]))
+        uid = users[0]["id"] if users else None
+        counts = {"profile": len(users), "selfies": 0, "clips": 0, "jobs": 0, "consents": 0, "reports": 0,
+                  "cancelled_jobs": 0}
+        files: list[str] = []
+        if uid is not None:
+            counts["selfies"] = store.db["selfies"].count_where("user_id = ?", [uid])
+            counts["clips"] = store.db["jobs"].count_where("user_id = ? and output_file is not null", [uid])
+            counts["jobs"] = store.db["jobs"].count_where("user_id = ?", [uid])
+            counts["consents"] = store.db["consents"].count_where("user_id = ?", [uid])
+            counts["reports"] = store.db["reports"].count_where("reporter_id = ?", [uid])
+            counts["cancelled_jobs"] = store.db["jobs"].count_where(
+                "user_id = ? and status in ('queued', 'running')", [uid])
+            files = _user_files(store, uid)
+        row = {"user_hash": h, "platform": platform, "user_row_id": uid, "reason": reason, "status": "pending",
+               "requested_at": iso(now), "step": "planned", "files": json.dumps(files), "counts": json.dumps(counts)}
+        pk = store.db["deletions"].insert(row).last_pk
+    return dict(row, id=pk)
+
+
+def _set_step(store: Store, deletion_id: int, step: str) -> None:
+    with transaction(store.db):
+        store.db["deletions"].update(deletion_id, {"step": step})
+
+
+def _finish(store: Store, row: dict, checkpoint: Checkpoint,
+            on_cancel: Callable[[list[str]], None] | None, now: datetime, actor_hash: str | None = None) -> list[str]:
+    uid = row["user_row_id"]
+    cancelled: list[str] = []
+    if uid is not None:
+        with transaction(store.db):
+            cancelled = [r["id"] for r in store.db["jobs"].rows_where(
+                "user_id = ? and status in ('queued', 'running')", [uid])]
+            store.db.execute("UPDATE jobs SET status = 'cancelled', finished_at = ? "
+                             "WHERE user_id = ? AND status IN ('queued', 'running')", [iso(now), uid])
+        if on_cancel and cancelled:
+            on_cancel(cancelled)
+    _set_step(store, row["id"], "cancelled")
+    checkpoint("cancelled")
+
+    for name in json.loads(row["files"] or "[]"):
+        store.media.delete(name)
+    _set_step(store, row["id"], "files")
+    checkpoint("files")
+
+    late_files: list[str] = []
+    if uid is not None:
+        with transaction(store.db):
+            late_files = _user_files(store, uid)  # anything written after planning
+            store.db.execute("DELETE FROM reports WHERE reporter_id = ?", [uid])
+            store.db.execute("DELETE FROM consents WHERE user_id = ?", [uid])
+            store.db.execute("DELETE FROM selfies WHERE user_id = ?", [uid])
+            store.db.execute("DELETE FROM jobs WHERE user_id = ?", [uid])
+            store.db.execute("DELETE FROM users WHERE id = ?", [uid])
+            store.db["deletions"].update(row["id"], {"step": "rows"})
+    for name in late_files:
+        store.media.delete(name)
+    checkpoint("rows")
+
+    with transaction(store.db):
+        store.db["deletions"].update(row["id"], {"status": "done", "step": "done", "completed_at": iso(now),
+                                                 "files": None, "user_row_id": None})
+        action = "purge" if row["reason"] == "user_request" else f"purge:{row['reason']}"
+        audit(store, action, user_hash=row["user_hash"], actor_hash=actor_hash,
+              detail={"deletion": row["id"], "counts": json.loads(row["counts"])}, now=now)
+    wal_checkpoint(store.db)
+    checkpoint("done")
+    return cancelled
+
+
+def purge_user(store: Store, platform: str, platform_user_id: str, *, reason: str = "user_request",
+               actor_hash: str | None = None, checkpoint: Checkpoint = _noop,
+               on_cancel: Callable[[list[str]], None] | None = None, now: datetime | None = None) -> PurgeReceipt:
+    """Erase every file and row about a user; returns the receipt shown to them."""
+    moment = now or utcnow()
+    row = _plan(store, platform, platform_user_id, reason, moment)
+    checkpoint("planned")
+    cancelled = _finish(store, row, checkpoint, on_cancel, moment, actor_hash)
+    return receipt_for(store, row["user_hash"], json.loads(row["counts"]), iso(moment), cancelled)
+
+
+def receipt_for(store: Store, user_hash: str, counts: dict[str, int], completed_at: str,
+                cancelled: list[str] | None = None) -> PurgeReceipt:
+    kept = list(store.db["audit"].rows_where("user_hash = ?", [user_hash], order_by="at desc"))
+    until = None
+    if kept:
+        until = iso(parse(kept[0]["at"]) + timedelta(days=store.settings.audit_retention_days))
+    return PurgeReceipt(removed=counts, audit_rows_kept=len(kept), audit_kept_until=until,
+                        completed_at=completed_at, cancelled_jobs=cancelled or [])
+
+
+def resume_pending_deletions(store: Store, *, now: datetime | None = None) -> int:
+    """Finish every purge that a crash interrupted. Called at start-up."""
+    pending = list(store.db["deletions"].rows_where("status = 'pending'", order_by="id"))
+    for row in pending:
+        log.warning("resuming interrupted deletion #%s (step %s)", row["id"], row["step"])
+        _finish(store, row, _noop, None, now or utcnow())
+    return len(pending)

@@ -1,0 +1,57 @@
+"""The storage bundle every repository function takes: database, media files, secret, settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import sqlite_utils
+
+from zaobot.config import Settings
+from zaobot.storage.db import connect
+from zaobot.storage.keys import resolve_secret, user_hash
+from zaobot.storage.media import MediaStore
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def parse(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def later(moment: datetime, *, hours: float = 0, days: float = 0) -> str:
+    return iso(moment + timedelta(hours=hours, days=days))
+
+
+@dataclass
+class Store:
+    db: sqlite_utils.Database
+    media: MediaStore
+    secret: str
+    settings: Settings
+
+    def user_hash(self, platform: str, platform_user_id: str) -> str:
+        return user_hash(self.secret, platform, str(platform_user_id))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def open_store(settings: Settings, *, require_secret: bool = False) -> Store:
+    """Open the data dir: migrate the schema and finish any purge a crash interrupted."""
+    from zaobot.storage.purge import resume_pending_deletions
+
+    secret = resolve_secret(
+        settings.secret_key.get_secret_value() if settings.secret_key else None,
+        settings.data_dir, require=require_secret,
+    )
+    store = Store(db=connect(settings.data_dir), media=MediaStore(settings.data_dir / "media", secret),
+                  secret=secret, settings=settings)
+    resume_pending_deletions(store)
+    return store
