@@ -62,7 +62,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["bans"].create_index(["user_hash"])
     db["deletions"].create(
         {"id": int, "user_hash": str, "platform": str, "user_row_id": int, "reason": str, "status": str,
-         "requested_at": str, "completed_at": str, "step": str, "files": str, "counts": str},
+         "requested_at": str, "completed_at": str, "step": str, "files": str, "counts": str, "scrub": str},
         pk="id", not_null={"user_hash", "status", "requested_at"},
     )
     db["audit"].create(

@@ -24,6 +24,12 @@ log = logging.getLogger(__name__)
 
 Checkpoint = Callable[[str], None]
 STEPS = ("planned", "cancelled", "files", "rows", "done")
+# Free text that others wrote (ban reasons, reports, takedown reasons, audit details)
+# may quote the user's id; it is replaced by this. Ids shorter than MIN_SCRUB are
+# left alone, as they would match unrelated text.
+SCRUBBED = "[deleted user]"
+MIN_SCRUB = 5
+FREE_TEXT = (("bans", "reason"), ("reports", "reason"), ("takedowns", "reason"), ("audit", "detail"))
 
 
 @dataclass
@@ -78,7 +84,9 @@ def _plan(store: Store, platform: str, platform_user_id: str, reason: str, now: 
                 "user_id = ? and status in ('queued', 'running')", [uid])
             files = _user_files(store, uid)
         row = {"user_hash": h, "platform": platform, "user_row_id": uid, "reason": reason, "status": "pending",
-               "requested_at": iso(now), "step": "planned", "files": json.dumps(files), "counts": json.dumps(counts)}
+               "requested_at": iso(now), "step": "planned", "files": json.dumps(files), "counts": json.dumps(counts),
+               # Needed only until the purge completes, to scrub free text; cleared at "done".
+               "scrub": str(platform_user_id) if len(str(platform_user_id)) >= MIN_SCRUB else None}
         pk = store.db["deletions"].insert(row).last_pk
     return dict(row, id=pk)
 
@@ -109,22 +117,26 @@ def _finish(store: Store, row: dict, checkpoint: Checkpoint,
     checkpoint("files")
 
     late_files: list[str] = []
-    if uid is not None:
-        with transaction(store.db):
+    with transaction(store.db):
+        if uid is not None:
             late_files = _user_files(store, uid)  # anything written after planning
             store.db.execute("DELETE FROM reports WHERE reporter_id = ?", [uid])
             store.db.execute("DELETE FROM consents WHERE user_id = ?", [uid])
             store.db.execute("DELETE FROM selfies WHERE user_id = ?", [uid])
             store.db.execute("DELETE FROM jobs WHERE user_id = ?", [uid])
             store.db.execute("DELETE FROM users WHERE id = ?", [uid])
-            store.db["deletions"].update(row["id"], {"step": "rows"})
+        if row.get("scrub"):
+            for table, column in FREE_TEXT:
+                store.db.execute(f"UPDATE {table} SET {column} = REPLACE({column}, ?, ?) WHERE instr({column}, ?) > 0",
+                                 [row["scrub"], SCRUBBED, row["scrub"]])
+        store.db["deletions"].update(row["id"], {"step": "rows"})
     for name in late_files:
         store.media.delete(name)
     checkpoint("rows")
 
     with transaction(store.db):
         store.db["deletions"].update(row["id"], {"status": "done", "step": "done", "completed_at": iso(now),
-                                                 "files": None, "user_row_id": None})
+                                                 "files": None, "user_row_id": None, "scrub": None})
         action = "purge" if row["reason"] == "user_request" else f"purge:{row['reason']}"
         audit(store, action, user_hash=row["user_hash"], actor_hash=actor_hash,
               detail={"deletion": row["id"], "counts": json.loads(row["counts"])}, now=now)
