@@ -131,6 +131,24 @@ def _store():
         raise _fail(str(err)) from None
 
 
+@app.command()
+def serve(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Run the bot: Telegram (long polling or webhook) with the job runner and the retention sweeper."""
+    import asyncio
+
+    from zaobot.app import serve as run_serve
+    from zaobot.storage import SecretKeyError
+
+    setup_logging(verbose)
+    settings = get_settings()
+    if settings.telegram_bot_token is None:
+        raise _fail("nothing to serve: set TELEGRAM_BOT_TOKEN (see .env.example)")
+    try:
+        asyncio.run(run_serve(settings))
+    except SecretKeyError as err:
+        raise _fail(str(err)) from None
+
+
 @app.command("purge-user")
 def purge_user_cmd(
     user: str = typer.Argument(..., help="PLATFORM:ID"),

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     # Label provider name written into metadata.
     provider: str = Field("zaobot", validation_alias="ZAOBOT_PROVIDER")
 
+    # Job runner and limits.
+    workers: int = Field(1, validation_alias="ZAOBOT_WORKERS", ge=1)
+    renders_per_hour: int = Field(10, validation_alias="ZAOBOT_RENDERS_PER_HOUR", ge=1)
+    max_queue: int = Field(50, validation_alias="ZAOBOT_MAX_QUEUE", ge=1)
+    sweep_interval_s: float = Field(600, validation_alias="ZAOBOT_SWEEP_INTERVAL_S")
+
     # Platforms (used by `zaobot serve`). Tokens are secrets: never logged, hidden from repr.
     telegram_bot_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_api_base_url: str = Field("https://api.telegram.org/bot", validation_alias="TELEGRAM_API_BASE_URL")
@@ -53,6 +59,9 @@ class Settings(BaseSettings):
         "https://api.telegram.org/file/bot", validation_alias="TELEGRAM_FILE_BASE_URL"
     )
     telegram_moderator_ids: str = Field("", validation_alias="TELEGRAM_MODERATOR_IDS")
+    # Webhook mode when set (on the shared Starlette server); long polling otherwise.
+    telegram_webhook_url: str = Field("", validation_alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: SecretStr | None = Field(None, validation_alias="TELEGRAM_WEBHOOK_SECRET")
     wechat_app_id: str = Field("", validation_alias="WECHAT_APP_ID")
     wechat_app_secret: SecretStr | None = Field(None, validation_alias="WECHAT_APP_SECRET")
     wechat_token: SecretStr | None = Field(None, validation_alias="WECHAT_TOKEN")
@@ -70,6 +79,11 @@ class Settings(BaseSettings):
             dirs.insert(0, self.scenes_dir)
         dirs.append(BUNDLED_SCENES_DIR)
         return dirs
+
+    def moderators(self, platform: str) -> frozenset[str]:
+        """Moderator ids configured for a platform."""
+        raw = {"telegram": self.telegram_moderator_ids, "wechat": self.wechat_moderator_openids}.get(platform, "")
+        return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
     @property
     def writable_scenes_dir(self) -> Path:

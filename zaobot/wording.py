@@ -61,6 +61,132 @@ _CATALOG: dict[str, dict[Lang, str]] = {
         "en": "Nothing about you remains.",
         "zh": "没有保留任何与您相关的数据。",
     },
+    # ---- conversation
+    "bot.welcome": {
+        "en": "Hi! I put your face into short movie-style scenes. Every clip is labelled as AI-generated.",
+        "zh": "你好！我可以把你的脸换进短视频场景里。每个视频都会标注为 AI 生成。",
+    },
+    "consent.agree": {"en": "Agree", "zh": "同意"},
+    "consent.decline": {"en": "Decline", "zh": "拒绝"},
+    "consent.revoke": {"en": "Revoke consent", "zh": "撤回同意"},
+    "consent.ask": {
+        "en": "Please tap Agree to continue. Nothing you send is kept (or even downloaded) before you agree.",
+        "zh": "请点击“同意”后继续。在您同意之前，您发送的任何内容都不会被保存或下载。",
+    },
+    "consent.accepted": {
+        "en": "Thank you. Now send me a selfie (just your face, looking at the camera), with a scene keyword "
+              "as the caption if you like. Scenes: {scenes}.",
+        "zh": "谢谢！现在请发送一张自拍（仅您本人、正对镜头），可在图片说明中写上场景关键词。可用场景：{scenes}。",
+    },
+    "consent.declined": {
+        "en": "No problem. Nothing about you was stored. Send /start if you change your mind.",
+        "zh": "好的，我们没有保存任何关于您的数据。如改变主意，请发送 /start。",
+    },
+    "consent.revoked": {
+        "en": "Consent revoked. I won't process anything new from you. Send /delete to erase what is stored.",
+        "zh": "已撤回同意，我们不会再处理您发送的新内容。发送 /delete 可删除已保存的数据。",
+    },
+    "consent.status": {
+        "en": "You agreed to version {version} on {date}.",
+        "zh": "您已于 {date} 同意第 {version} 版说明。",
+    },
+    "bot.help": {
+        "en": ("Send a selfie with a scene keyword as the caption (or send the keyword afterwards). "
+               "Commands: /scenes /delete /mydata /privacy /consent /report /help"),
+        "zh": "发送自拍并在说明中写上场景关键词（或稍后发送关键词）。命令：/scenes /delete /mydata /privacy /consent /report /help",
+    },
+    "bot.privacy": {
+        "en": ("Privacy: we keep your selfie (encrypted) for at most {selfie_h} h and your clips for at most "
+               "{output_h} h. We never keep face measurements. Each clip has a visible AI label and an invisible "
+               "mark; an audit record without images (your account replaced by a one-way code) is kept "
+               "{audit_d} days. /mydata shows what we store, /delete erases it."),
+        "zh": ("隐私说明：自拍加密保存最长 {selfie_h} 小时，生成视频最长 {output_h} 小时；从不保存人脸特征。"
+               "每个视频带有可见的 AI 标识和隐式水印；不含图像的审计记录（账号以单向编码代替）保留 {audit_d} 天。"
+               "/mydata 查看已保存的数据，/delete 删除全部数据。"),
+    },
+    "bot.unknown_command": {
+        "en": "Sorry, I don't know that command. Send /help for what I can do.",
+        "zh": "抱歉，不认识这个命令。发送 /help 查看可用功能。",
+    },
+    "bot.send_selfie_first": {
+        "en": "Send me a selfie first, then pick a scene. Scenes: {scenes}.",
+        "zh": "请先发送一张自拍，然后选择场景。可用场景：{scenes}。",
+    },
+    "bot.pick_scene": {
+        "en": "Got your selfie. Pick a scene:",
+        "zh": "已收到自拍，请选择场景：",
+    },
+    "bot.selfie_too_big_file": {
+        "en": "That file is too big ({size} MB). Please send a normal phone photo.",
+        "zh": "文件过大（{size} MB），请发送普通手机照片。",
+    },
+    "bot.banned": {
+        "en": "Sorry, this account can't use the bot. You can still use /delete, /mydata and /privacy.",
+        "zh": "抱歉，该账号已被禁止使用本服务。您仍可使用 /delete、/mydata 和 /privacy。",
+    },
+    "bot.paused": {
+        "en": "The service is temporarily paused. Please try again later.",
+        "zh": "服务暂时暂停，请稍后再试。",
+    },
+    "limit.one_at_a_time": {
+        "en": "You already have a clip in progress. Please wait for it to finish.",
+        "zh": "您已有一个视频正在生成，请等待完成。",
+    },
+    "limit.hourly": {
+        "en": "You've reached {limit} clips this hour. Please try again later.",
+        "zh": "您本小时已生成 {limit} 个视频，请稍后再试。",
+    },
+    "limit.queue_full": {
+        "en": "We're very busy right now. Please try again in a few minutes.",
+        "zh": "当前请求较多，请几分钟后再试。",
+    },
+    "job.queued": {
+        "en": "Queued (position {position}). Your clip should be ready in about {seconds} s.",
+        "zh": "已排队（第 {position} 位），预计约 {seconds} 秒后完成。",
+    },
+    "job.rendering": {
+        "en": "Rendering your clip… {percent}%",
+        "zh": "正在生成视频… {percent}%",
+    },
+    "job.sent": {"en": "Done! Job {job_id}.", "zh": "完成！任务 {job_id}。"},
+    "job.caption": {
+        "en": "AI生成 · AI-generated\nScene: {scene} · Job {job_id}",
+        "zh": "AI生成 · AI-generated\n场景：{scene} · 任务 {job_id}",
+    },
+    "job.report_button": {"en": "Report", "zh": "举报"},
+    "job.failed": {
+        "en": "Sorry, that render failed. Please try again, maybe with another selfie.",
+        "zh": "抱歉，生成失败。请重试，或换一张自拍。",
+    },
+    "job.selfie_expired": {
+        "en": "Your selfie has expired and was deleted. Please send it again.",
+        "zh": "您的自拍已过期并被删除，请重新发送。",
+    },
+    "delete.ask": {
+        "en": "This erases your selfies, clips, jobs, consent and profile. Are you sure?",
+        "zh": "这将删除您的自拍、视频、任务、同意记录和资料。确定吗？",
+    },
+    "delete.yes": {"en": "Yes, delete everything", "zh": "确认删除"},
+    "delete.no": {"en": "Cancel", "zh": "取消"},
+    "delete.kept": {"en": "OK, nothing was deleted.", "zh": "好的，未删除任何数据。"},
+    "report.thanks": {
+        "en": "Thank you. A moderator will look at report #{report_id}.",
+        "zh": "谢谢！管理员会处理举报 #{report_id}。",
+    },
+    "report.usage": {
+        "en": "To report a clip, reply to it with /report and a reason, or send /report <job id> <reason>.",
+        "zh": "举报视频：回复该视频并发送 /report 和原因，或发送 /report <任务编号> <原因>。",
+    },
+    "mydata.caption": {
+        "en": "Everything we store about you (media are listed, not included).",
+        "zh": "我们保存的关于您的全部数据（仅列出媒体文件，不包含内容）。",
+    },
+    # ---- moderators
+    "mod.usage": {"en": "Usage: {usage}", "zh": "用法：{usage}"},
+    "mod.done": {"en": "Done: {what}", "zh": "已完成：{what}"},
+    "mod.not_found": {"en": "Not found: {what}", "zh": "未找到：{what}"},
+    "mod.paused": {"en": "Paused. New renders are refused; queued ones wait.", "zh": "已暂停：拒绝新任务，排队任务等待。"},
+    "mod.resumed": {"en": "Resumed.", "zh": "已恢复。"},
     "label.visible": {
         "en": "AI生成 · AI-generated",
         "zh": "AI生成 · AI-generated",

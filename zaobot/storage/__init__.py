@@ -2,7 +2,7 @@
 
 from zaobot.storage.export import export_json, export_user
 from zaobot.storage.jobs import (add_selfie, attach_output, create_job, deliverable, get_job, latest_selfie,
-                                 record_delivery, set_status)
+                                 record_delivery, set_status, set_status_message)
 from zaobot.storage.keys import SecretKeyError
 from zaobot.storage.media import MediaStore, TamperedFile
 from zaobot.storage.moderation import (audit, ban, is_banned, open_reports, report, resolve_report, takedown,
@@ -18,5 +18,5 @@ __all__ = [
     "attach_output", "audit", "ban", "create_job", "current_consent", "deliverable", "export_json",
     "export_user", "find_user", "get_job", "grant_consent", "is_banned", "latest_selfie", "open_reports",
     "open_store", "purge_user", "record_delivery", "report", "resolve_report", "resume_pending_deletions",
-    "revoke_consent", "set_status", "stats", "sweep", "takedown", "unban",
+    "revoke_consent", "set_status", "set_status_message", "stats", "sweep", "takedown", "unban",
 ]

@@ -38,7 +38,8 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["jobs"].create(
         {"id": str, "user_id": int, "selfie_id": int, "scene": str, "status": str, "created_at": str,
          "started_at": str, "finished_at": str, "error": str, "output_file": str, "output_expires_at": str,
-         "watermark_id": str, "chat_id": str, "delivery": str, "attempts": int},
+         "watermark_id": str, "chat_id": str, "platform": str, "language": str, "status_message": str,
+         "delivery": str, "attempts": int},
         pk="id", foreign_keys=[("user_id", "users", "id")], not_null={"user_id", "scene", "status", "created_at"},
         defaults={"attempts": 0},
     )
@@ -70,6 +71,8 @@ def _v1(db: sqlite_utils.Database) -> None:
          "actor_hash": str, "detail": str},
         pk="id", not_null={"at", "action"},
     )
+    # Operator switches shared by the bot and the workers (e.g. "paused").
+    db["flags"].create({"key": str, "value": str, "updated_at": str}, pk="key")
     db["audit"].create_index(["job_id"])
     db["audit"].create_index(["watermark_id"])
     db["audit"].create_index(["user_hash"])

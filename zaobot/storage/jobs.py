@@ -43,10 +43,10 @@ def new_watermark_id() -> str:
 
 
 def create_job(store: Store, user_id: int, scene: str, *, selfie_id: int | None = None, chat_id: str | None = None,
-               now: datetime | None = None) -> dict:
+               platform: str | None = None, language: str | None = None, now: datetime | None = None) -> dict:
     job = {"id": uuid.uuid4().hex, "user_id": user_id, "selfie_id": selfie_id, "scene": scene, "status": "queued",
            "created_at": iso(now or utcnow()), "watermark_id": new_watermark_id(), "chat_id": chat_id,
-           "delivery": "[]", "attempts": 0}
+           "platform": platform, "language": language, "delivery": "[]", "attempts": 0}
     with transaction(store.db):
         store.db["jobs"].insert(job)
     return job
@@ -91,6 +91,12 @@ def attach_output(store: Store, job: dict, user_hash: str, clip: Path, *, now: d
         store.media.delete(name)
         raise
     return name
+
+
+def set_status_message(store: Store, job_id: str, message_id: str) -> None:
+    """The platform message that shows this job's progress (edited, not re-sent)."""
+    with transaction(store.db):
+        store.db["jobs"].update(job_id, {"status_message": message_id})
 
 
 def record_delivery(store: Store, job_id: str, message_ids: Iterable[str]) -> None:

@@ -18,7 +18,7 @@ def utcnow() -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def parse(value: str) -> datetime:

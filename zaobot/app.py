@@ -1,0 +1,113 @@
+"""Wiring for `zaobot serve`: storage, runner, conversation core, the enabled adapters, the sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import signal
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from zaobot import storage
+from zaobot.config import Settings
+from zaobot.handlers.core import Conversation
+from zaobot.jobs import JobRunner
+from zaobot.media.scenes import SceneLibrary
+from zaobot.models.factory import create_engine
+
+log = logging.getLogger(__name__)
+
+
+async def _sweeper(store: storage.Store, interval: float) -> None:
+    while True:
+        try:
+            result = await asyncio.to_thread(storage.sweep, store)
+            log.info("retention sweep: %s", vars(result))
+        except Exception:  # noqa: BLE001 - keep sweeping
+            log.exception("retention sweep failed")
+        await asyncio.sleep(interval)
+
+
+def web_app(settings: Settings, telegram_app: object | None) -> Starlette:
+    """The shared HTTP server: health check, Telegram webhook (WeChat joins here)."""
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def telegram_webhook(request: Request) -> Response:
+        from telegram import Update
+
+        expected = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not expected or not hmac.compare_digest(given, expected) or telegram_app is None:
+            return PlainTextResponse("forbidden", status_code=403)
+        update = Update.de_json(await request.json(), telegram_app.bot)  # type: ignore[attr-defined]
+        await telegram_app.update_queue.put(update)  # type: ignore[attr-defined]
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/healthz", health), Route("/telegram/webhook", telegram_webhook,
+                                                                    methods=["POST"])])
+
+
+async def serve(settings: Settings) -> None:
+    store = storage.open_store(settings, require_secret=True)  # also resumes interrupted purges
+    engine = create_engine(settings)  # says which engine at start-up; workers build their own
+    engine.close()
+    library = SceneLibrary(settings.scene_dirs)
+    log.info("scenes: %s", ", ".join(library.keywords()))
+    runner = JobRunner(store, settings)
+    core = Conversation(store, settings, library, runner)
+    tasks: list[asyncio.Task] = []
+    telegram_app = None
+    server = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    if settings.telegram_bot_token is not None:
+        from zaobot.handlers.telegram import build_application, set_commands
+
+        telegram_app = build_application(settings, core)
+    await runner.start(core.hooks())
+    try:
+        if telegram_app is not None:
+            await telegram_app.initialize()
+            await set_commands(telegram_app)
+            await telegram_app.start()
+            if settings.telegram_webhook_url:
+                secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+                await telegram_app.bot.set_webhook(settings.telegram_webhook_url, secret_token=secret)
+            else:
+                await telegram_app.updater.start_polling(poll_interval=0.0, timeout=10,  # type: ignore[union-attr]
+                                                         drop_pending_updates=False)
+            log.info("telegram: %s", "webhook" if settings.telegram_webhook_url else "long polling")
+        if settings.telegram_webhook_url:
+            import uvicorn
+
+            config = uvicorn.Config(web_app(settings, telegram_app), host=settings.http_host, port=settings.http_port,
+                                    log_level="warning", lifespan="off")
+            server = uvicorn.Server(config)
+            tasks.append(asyncio.create_task(server.serve()))
+        tasks.append(asyncio.create_task(_sweeper(store, settings.sweep_interval_s)))
+        log.info("zaobot is serving")
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        if server is not None:
+            server.should_exit = True
+        for task in tasks:
+            task.cancel()
+        if telegram_app is not None:
+            if telegram_app.updater and telegram_app.updater.running:
+                await telegram_app.updater.stop()
+            if telegram_app.running:
+                await telegram_app.stop()
+            await telegram_app.shutdown()
+        await runner.stop()
+        core.close()
+        store.close()

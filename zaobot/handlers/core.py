@@ -1,0 +1,314 @@
+"""The conversation: consent gate, ban/pause gates, selfie intake, scene choice, user rights.
+
+Platform-neutral: adapters turn updates into `Event`s, send the returned
+`Reply`s, and implement `Outbox` for what happens later (job status, delivery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import weakref
+from datetime import timedelta
+
+from zaobot import storage, wording
+from zaobot.config import Settings
+from zaobot.consent import CONSENT_VERSION, consent_text
+from zaobot.errors import SelfieError, UnknownScene
+from zaobot.handlers.events import Button, Event, Outbox, Reply
+from zaobot.handlers.selfie_check import SelfieChecker
+from zaobot.jobs import JobRunner, RunnerHooks, is_paused
+from zaobot.media.scenes import SceneLibrary
+from zaobot.storage import Store
+from zaobot.storage.store import iso, utcnow
+
+log = logging.getLogger(__name__)
+
+USER_COMMANDS = {"start", "help", "privacy", "delete", "mydata", "report", "consent", "scenes"}
+JOB_ID = re.compile(r"\b[0-9a-f]{32}\b")
+DELIVERY_ATTEMPTS = 5
+
+
+def lang_of(code: str | None) -> wording.Lang:
+    return "zh" if (code or "").lower().startswith("zh") else "en"
+
+
+class Conversation:
+    def __init__(self, store: Store, settings: Settings, library: SceneLibrary, runner: JobRunner) -> None:
+        self.store = store
+        self.settings = settings
+        self.library = library
+        self.runner = runner
+        self.checker = SelfieChecker(settings)
+        self.outboxes: dict[str, Outbox] = {}
+        self._last_edit: dict[str, float] = {}
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+        from zaobot.handlers.moderation import Moderation
+
+        self.moderation = Moderation(self)
+
+    def hooks(self) -> RunnerHooks:
+        return RunnerHooks(on_progress=self.on_progress, on_done=self.on_done, on_failed=self.on_failed)
+
+    def register(self, platform: str, outbox: Outbox) -> None:
+        self.outboxes[platform] = outbox
+
+    # ---------------------------------------------------------------- entry point
+
+    async def handle(self, event: Event) -> list[Reply]:
+        """Handle one event. A user's events are handled one at a time, in arrival order,
+        while different users proceed concurrently."""
+        key = (event.platform, event.user_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            return await self._handle(event)
+
+    async def _handle(self, event: Event) -> list[Reply]:
+        lang = event.language if event.language in ("en", "zh") else "en"
+        t = lambda key, **kw: wording.text(key, lang, **kw)  # noqa: E731
+        if event.kind == "command" and self.moderation.handles(event.command):
+            if event.user_id in self.settings.moderators(event.platform):
+                return await self.moderation.handle(event, lang)
+            return [Reply(t("bot.unknown_command"))]
+        if event.kind == "command" and event.command not in USER_COMMANDS:
+            return [Reply(t("bot.unknown_command"))]
+
+        # Rights and information that need neither consent nor an unbanned account.
+        if event.kind == "command" and event.command == "help":
+            return [Reply(t("bot.help"))]
+        if event.kind == "command" and event.command == "privacy":
+            return [Reply(self._privacy(lang))]
+        if event.kind == "command" and event.command == "delete":
+            return [Reply(t("delete.ask"), [[Button(t("delete.yes"), "delete:yes"), Button(t("delete.no"), "delete:no")]])]
+        if event.kind == "callback" and event.text.startswith("delete:"):
+            return await self._delete(event, lang)
+        if event.kind == "command" and event.command == "mydata":
+            data = storage.export_json(self.store, event.platform, event.user_id).encode()
+            return [Reply(t("mydata.caption"), document=("zaobot-mydata.json", data))]
+
+        if storage.is_banned(self.store, event.platform, event.user_id):
+            return [Reply(t("bot.banned"))]
+
+        if event.kind == "callback" and event.text.startswith("consent:"):
+            return self._consent_choice(event, lang)
+        if storage.current_consent(self.store, event.platform, event.user_id) is None:
+            # Nothing is fetched, stored or processed before consent.
+            return [self._consent_prompt(lang, welcome=True)]
+
+        user = storage.find_user(self.store, event.platform, event.user_id)
+        assert user is not None
+        if event.kind == "command":
+            return await self._command(event, user, lang)
+        if event.kind == "photo":
+            return await self._photo(event, user, lang)
+        if event.kind == "callback":
+            return await self._callback(event, user, lang)
+        return await self._text(event, user, lang)
+
+    # ---------------------------------------------------------------- consent
+
+    def _consent_prompt(self, lang: wording.Lang, welcome: bool = False) -> Reply:
+        head = wording.text("bot.welcome", lang) + "\n\n" if welcome else ""
+        body = head + consent_text(self.settings, lang) + "\n\n" + wording.text("consent.ask", lang)
+        return Reply(body, [[Button(wording.text("consent.agree", lang), "consent:yes"),
+                             Button(wording.text("consent.decline", lang), "consent:no")]])
+
+    def _consent_choice(self, event: Event, lang: wording.Lang) -> list[Reply]:
+        choice = event.text.split(":", 1)[1]
+        if choice == "yes":
+            storage.grant_consent(self.store, event.platform, event.user_id, language=lang)
+            return [Reply(wording.text("consent.accepted", lang, scenes=self._scene_names()))]
+        if choice == "revoke":
+            storage.revoke_consent(self.store, event.platform, event.user_id)
+            return [Reply(wording.text("consent.revoked", lang))]
+        return [Reply(wording.text("consent.declined", lang))]
+
+    # ---------------------------------------------------------------- commands
+
+    async def _command(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
+        t = lambda key, **kw: wording.text(key, lang, **kw)  # noqa: E731
+        if event.command == "start":
+            return [Reply(t("bot.welcome") + "\n\n" + t("consent.accepted", scenes=self._scene_names()))]
+        if event.command == "scenes":
+            return [self._scene_buttons(lang, t("bot.pick_scene"))]
+        if event.command == "consent":
+            consent = storage.current_consent(self.store, event.platform, event.user_id)
+            status = t("consent.status", version=CONSENT_VERSION, date=(consent or {}).get("granted_at", "")[:10])
+            return [Reply(consent_text(self.settings, lang) + "\n\n" + status,
+                          [[Button(t("consent.revoke"), "consent:revoke")]])]
+        if event.command == "report":
+            match = JOB_ID.search(event.text) or JOB_ID.search(event.reply_to_text)
+            if not match:
+                return [Reply(t("report.usage"))]
+            reason = JOB_ID.sub("", event.text).strip() or "reported by user"
+            report_id = storage.report(self.store, user["id"], match.group(0), reason)
+            return [Reply(t("report.thanks", report_id=report_id))]
+        return [Reply(t("bot.unknown_command"))]
+
+    async def _callback(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
+        kind, _, value = event.text.partition(":")
+        if kind == "scene":
+            return await self._start_job(event, user, value, lang)
+        if kind == "report" and JOB_ID.fullmatch(value):
+            report_id = storage.report(self.store, user["id"], value, "report button")
+            return [Reply(wording.text("report.thanks", lang, report_id=report_id))]
+        return []
+
+    async def _text(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
+        keyword = event.text.strip()
+        if not keyword:
+            return [Reply(wording.text("bot.help", lang))]
+        return await self._start_job(event, user, keyword, lang)
+
+    # ---------------------------------------------------------------- selfies and jobs
+
+    async def _photo(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
+        limit = self.settings.max_upload_bytes
+        if event.file_size is not None and event.file_size > limit:
+            return [Reply(wording.text("bot.selfie_too_big_file", lang, size=f"{event.file_size / 1e6:.1f}"))]
+        if (refusal := self._gate_new_job(user, lang)) is not None:
+            return [refusal]
+        assert event.fetch_bytes is not None
+        data = await event.fetch_bytes()
+        try:
+            await self.checker.check(data)
+        except SelfieError as err:
+            return [Reply(err.message(lang))]  # the bad selfie is dropped, never stored
+        storage.add_selfie(self.store, user["id"], data)
+        del data
+        keyword = event.text.strip()
+        if keyword:
+            return await self._start_job(event, user, keyword, lang)
+        return [self._scene_buttons(lang, wording.text("bot.pick_scene", lang))]
+
+    def _gate_new_job(self, user: dict, lang: wording.Lang) -> Reply | None:
+        if is_paused(self.store):
+            return Reply(wording.text("bot.paused", lang))
+        active = self.store.db["jobs"].count_where("user_id = ? and status in ('queued', 'running')", [user["id"]])
+        if active:
+            return Reply(wording.text("limit.one_at_a_time", lang))
+        hour_ago = iso(utcnow() - timedelta(hours=1))
+        recent = self.store.db["jobs"].count_where("user_id = ? and created_at > ?", [user["id"], hour_ago])
+        if recent >= self.settings.renders_per_hour:
+            return Reply(wording.text("limit.hourly", lang, limit=self.settings.renders_per_hour))
+        if self.runner.queued_count() >= self.settings.max_queue:
+            return Reply(wording.text("limit.queue_full", lang))
+        return None
+
+    async def _start_job(self, event: Event, user: dict, keyword: str, lang: wording.Lang) -> list[Reply]:
+        try:
+            scene = self.library.find(keyword)
+        except UnknownScene as err:
+            return [Reply(err.message(lang))]
+        selfie = storage.latest_selfie(self.store, user["id"])
+        if selfie is None:
+            return [Reply(wording.text("bot.send_selfie_first", lang, scenes=self._scene_names()))]
+        if (refusal := self._gate_new_job(user, lang)) is not None:
+            return [refusal]
+        job = storage.create_job(self.store, user["id"], scene.keyword, selfie_id=selfie["id"], chat_id=event.chat_id,
+                                 platform=event.platform, language=lang)
+        position = self.runner.position(job["id"])
+        text = wording.text("job.queued", lang, position=position, seconds=self.runner.estimate_seconds(position))
+        outbox = self.outboxes[event.platform]
+        message_id = await outbox.send(event.chat_id, Reply(text))
+        storage.set_status_message(self.store, job["id"], message_id)
+        await self._safe(outbox.action(event.chat_id, "upload_video"))
+        self.runner.poke()
+        return []
+
+    # ---------------------------------------------------------------- runner callbacks
+
+    async def on_progress(self, job: dict, done: int, total: int) -> None:
+        outbox = self.outboxes.get(job["platform"] or "")
+        if outbox is None or not job["status_message"]:
+            return
+        now = time.monotonic()
+        if now - self._last_edit.get(job["id"], 0.0) < 2.0 and done < total:
+            return
+        self._last_edit[job["id"]] = now
+        percent = int(100 * done / max(1, total))
+        lang = lang_of(job["language"])
+        await self._safe(outbox.edit(job["chat_id"], job["status_message"],
+                                     wording.text("job.rendering", lang, percent=percent)))
+        await self._safe(outbox.action(job["chat_id"], "upload_video"))
+
+    async def on_done(self, job: dict) -> None:
+        """Deliver the clip, retrying transient failures; the stored clip is never lost."""
+        outbox = self.outboxes.get(job["platform"] or "")
+        self._last_edit.pop(job["id"], None)
+        if outbox is None:
+            return
+        lang = lang_of(job["language"])
+        video = job.get("_video") or {}
+        caption = wording.text("job.caption", lang, scene=job["scene"], job_id=job["id"])
+        buttons = [[Button(wording.text("job.report_button", lang), f"report:{job['id']}")]]
+        for attempt in range(DELIVERY_ATTEMPTS):
+            if not storage.deliverable(self.store, job["id"]):
+                return  # taken down, cancelled or purged meanwhile
+            try:
+                with self.store.media.decrypted_file(job["output_file"]) as path:
+                    message_id = await outbox.send(job["chat_id"], Reply(
+                        caption, buttons, video=path, width=video.get("width"), height=video.get("height"),
+                        duration=video.get("duration")))
+                storage.record_delivery(self.store, job["id"], [f"{job['chat_id']}:{message_id}"])
+                break
+            except Exception:  # noqa: BLE001 - retried with backoff
+                log.warning("delivery of job %s failed (attempt %d)", job["id"], attempt + 1, exc_info=True)
+                await asyncio.sleep(min(30.0, 1.5 * 2**attempt))
+        else:
+            storage.set_status(self.store, job["id"], "done", error="delivery failed")
+            return
+        if job["status_message"]:
+            await self._safe(outbox.edit(job["chat_id"], job["status_message"],
+                                         wording.text("job.sent", lang, job_id=job["id"])))
+
+    async def on_failed(self, job: dict, key: str) -> None:
+        outbox = self.outboxes.get(job["platform"] or "")
+        if outbox is None:
+            return
+        lang = lang_of(job["language"])
+        text = wording.text(key, lang, count=2, detail="", keyword=job["scene"], choices=self._scene_names(),
+                            limit=self.settings.renders_per_hour)
+        if job["status_message"]:
+            await self._safe(outbox.edit(job["chat_id"], job["status_message"], text))
+        else:
+            await self._safe(outbox.send(job["chat_id"], Reply(text)))
+
+    # ---------------------------------------------------------------- /delete
+
+    async def _delete(self, event: Event, lang: wording.Lang) -> list[Reply]:
+        if event.text != "delete:yes":
+            return [Reply(wording.text("delete.kept", lang))]
+        receipt = await asyncio.to_thread(storage.purge_user, self.store, event.platform, event.user_id)
+        return [Reply(receipt.text(lang))]
+
+    # ---------------------------------------------------------------- helpers
+
+    def _scene_names(self) -> str:
+        return ", ".join(self.library.keywords()) or "-"
+
+    def _scene_buttons(self, lang: wording.Lang, text: str) -> Reply:
+        scenes = self.library.scenes()
+        rows = [[Button(s.title or s.keyword, f"scene:{s.keyword}")] for s in scenes]
+        return Reply(text, rows)
+
+    def _privacy(self, lang: wording.Lang) -> str:
+        s = self.settings
+        return wording.text("bot.privacy", lang, selfie_h=f"{s.selfie_ttl_hours:g}", output_h=f"{s.output_ttl_hours:g}",
+                            audit_d=f"{s.audit_retention_days:g}")
+
+    @staticmethod
+    async def _safe(coro) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await coro
+        except Exception:  # noqa: BLE001 - status edits and chat actions are best effort
+            log.debug("best-effort platform call failed", exc_info=True)
+
+    def close(self) -> None:
+        self.checker.close()
+

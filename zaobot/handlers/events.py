@@ -1,0 +1,62 @@
+"""The platform-neutral contract between adapters and the conversation core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable, Literal, Protocol
+
+EventKind = Literal["command", "text", "photo", "callback"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a user did. Media are fetched lazily, only after the gates pass."""
+
+    platform: str
+    user_id: str
+    chat_id: str
+    kind: EventKind
+    command: str = ""  # lower-case, without the slash
+    text: str = ""  # command arguments, message text, caption or callback data
+    language: str = "en"
+    fetch_bytes: Callable[[], Awaitable[bytes]] | None = None
+    file_size: int | None = None
+    reply_to_text: str = ""  # text or caption of the message this one replies to
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+
+
+@dataclass
+class Reply:
+    """Something to show the user: text (with buttons), a video, or a document."""
+
+    text: str = ""
+    buttons: list[list[Button]] = field(default_factory=list)
+    video: Path | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    document: tuple[str, bytes] | None = None
+
+
+class Outbox(Protocol):
+    """What an adapter does for the core outside a direct reply (job status, delivery)."""
+
+    async def send(self, chat_id: str, reply: Reply) -> str:
+        """Send and return the platform's message id."""
+        ...
+
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        ...
+
+    async def delete(self, chat_id: str, message_id: str) -> None:
+        ...
+
+    async def action(self, chat_id: str, action: str) -> None:
+        """A transient chat action such as 'upload_video'."""
+        ...

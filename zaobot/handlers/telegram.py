@@ -1,0 +1,190 @@
+"""Telegram adapter (python-telegram-bot 22): translates updates to Events and Replies to Bot API calls.
+
+It never touches storage or the models; the conversation core does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable, TypeVar
+
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
+from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from zaobot.config import Settings
+from zaobot.handlers.core import Conversation, lang_of
+from zaobot.handlers.events import Event, Reply
+
+log = logging.getLogger(__name__)
+PLATFORM = "telegram"
+T = TypeVar("T")
+
+COMMANDS = [("start", "Start / consent"), ("scenes", "Choose a scene"), ("delete", "Erase all your data"),
+            ("mydata", "What we store about you"), ("privacy", "Privacy policy"), ("consent", "View or revoke consent"),
+            ("report", "Report a clip"), ("help", "Help")]
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
+    """Retry transient Bot API failures (5xx, timeouts). 429s are handled by AIORateLimiter."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except RetryAfter as exc:
+            delay = exc.retry_after
+            await asyncio.sleep(delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay))
+        except (NetworkError, TimedOut):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.5 * 2**attempt)
+    return await call()
+
+
+class TelegramOutbox:
+    def __init__(self, app: Application) -> None:
+        self.app = app
+
+    @staticmethod
+    def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
+        if not reply.buttons:
+            return None
+        return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+                                     for row in reply.buttons])
+
+    async def send(self, chat_id: str, reply: Reply) -> str:
+        bot = self.app.bot
+        markup = self._markup(reply)
+        if reply.video is not None:
+            data = reply.video.read_bytes()
+
+            async def call():  # type: ignore[no-untyped-def]
+                return await bot.send_video(
+                    chat_id, video=InputFile(data, filename="zaobot.mp4"), caption=reply.text or None,
+                    width=reply.width, height=reply.height,
+                    duration=int(round(reply.duration)) if reply.duration else None,
+                    supports_streaming=True, reply_markup=markup)
+        elif reply.document is not None:
+            name, payload = reply.document
+
+            async def call():  # type: ignore[no-untyped-def]
+                return await bot.send_document(chat_id, document=InputFile(payload, filename=name),
+                                               caption=reply.text or None)
+        else:
+            async def call():  # type: ignore[no-untyped-def]
+                return await bot.send_message(chat_id, reply.text, reply_markup=markup)
+        message = await with_retries(call)
+        return str(message.message_id)
+
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        try:
+            await with_retries(lambda: self.app.bot.edit_message_text(text, chat_id=chat_id,
+                                                                      message_id=int(message_id)))
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+
+    async def delete(self, chat_id: str, message_id: str) -> None:
+        await with_retries(lambda: self.app.bot.delete_message(chat_id, int(message_id)))
+
+    async def action(self, chat_id: str, action: str) -> None:
+        await self.app.bot.send_chat_action(chat_id, ChatAction.UPLOAD_VIDEO if action == "upload_video"
+                                            else ChatAction.TYPING)
+
+
+def _core(context: ContextTypes.DEFAULT_TYPE) -> Conversation:
+    return context.application.bot_data["core"]
+
+
+async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event) -> None:
+    core = _core(context)
+    replies = await core.handle(event)
+    outbox = core.outboxes[PLATFORM]
+    for reply in replies:
+        await outbox.send(event.chat_id, reply)
+
+
+def _base(update: Update) -> dict:
+    user = update.effective_user
+    chat = update.effective_chat
+    assert user is not None and chat is not None
+    return {"platform": PLATFORM, "user_id": str(user.id), "chat_id": str(chat.id),
+            "language": lang_of(user.language_code)}
+
+
+async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    head, _, rest = message.text.partition(" ")
+    command = head[1:].split("@", 1)[0].lower()
+    reply_to = message.reply_to_message
+    reply_text = (reply_to.caption or reply_to.text or "") if reply_to else ""
+    await _answer(update, context, Event(kind="command", command=command, text=rest.strip(),
+                                         reply_to_text=reply_text, **_base(update)))
+
+
+async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    assert message is not None
+    if message.photo:
+        item = message.photo[-1]  # the largest size
+        file_id, size = item.file_id, item.file_size
+    else:
+        assert message.document is not None
+        file_id, size = message.document.file_id, message.document.file_size
+
+    async def fetch() -> bytes:
+        tg_file = await with_retries(lambda: context.bot.get_file(file_id))
+        return bytes(await tg_file.download_as_bytearray())
+
+    await _answer(update, context, Event(kind="photo", text=message.caption or "", fetch_bytes=fetch,
+                                         file_size=size, **_base(update)))
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    await _answer(update, context, Event(kind="text", text=(message.text or "") if message else "", **_base(update)))
+
+
+async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    await _answer(update, context, Event(kind="callback", text=query.data or "", **_base(update)))
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("error while handling an update: %s", type(context.error).__name__, exc_info=context.error)
+
+
+def build_application(settings: Settings, core: Conversation) -> Application:
+    """PTB Application: concurrent updates (handlers never render), rate limiter with retries."""
+    assert settings.telegram_bot_token is not None
+    app = (
+        Application.builder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_file_base_url)
+        .concurrent_updates(True)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .media_write_timeout(60)
+        .read_timeout(15)
+        .get_updates_read_timeout(30)
+        .build()
+    )
+    app.bot_data["core"] = core
+    app.add_handler(MessageHandler(filters.COMMAND, on_command))
+    app.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL, on_media))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
+    app.add_handler(CallbackQueryHandler(on_callback))
+    app.add_error_handler(on_error)
+    core.register(PLATFORM, TelegramOutbox(app))
+    return app
+
+
+async def set_commands(app: Application) -> None:
+    try:
+        await app.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+    except Exception:  # noqa: BLE001 - cosmetic
+        log.warning("could not set the bot's command list")

@@ -1,0 +1,231 @@
+"""The local job runner: a process pool fed from the jobs table, outside the event loop.
+
+Jobs are persisted, so the queue survives restarts: on start-up, jobs that were
+running when the process died are retried once, then failed. The dispatcher
+starts the oldest queued job whenever a worker is free and the service is not
+paused; workers poll the job's status and stop when it is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from zaobot.config import Settings
+from zaobot.errors import SelfieError, UnknownScene
+from zaobot.jobs.worker import JobCancelled, init_worker, render_job
+from zaobot.storage import Store, attach_output, get_job, set_status
+from zaobot.storage.db import transaction
+from zaobot.storage.media import TamperedFile
+from zaobot.storage.store import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 2  # the first run and one retry after an interruption
+
+
+@dataclass
+class RunnerHooks:
+    """How the runner reports back to the conversation core."""
+
+    on_progress: Callable[[dict, int, int], Awaitable[None]]
+    on_done: Callable[[dict], Awaitable[None]]
+    on_failed: Callable[[dict, str], Awaitable[None]]  # job, wording key
+
+
+def is_paused(store: Store) -> bool:
+    row = store.db.execute("SELECT value FROM flags WHERE key = 'paused'").fetchone()
+    return bool(row and row[0] == "1")
+
+
+def set_paused(store: Store, paused: bool) -> None:
+    with transaction(store.db):
+        store.db["flags"].upsert({"key": "paused", "value": "1" if paused else "0",
+                                  "updated_at": utcnow().isoformat(timespec="seconds")}, pk="key")
+
+
+class JobRunner:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.hooks: RunnerHooks | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._dispatcher: asyncio.Task | None = None
+        self._active: dict[str, asyncio.Task] = {}
+        self._avg_seconds = 8.0
+        self._progress_q: multiprocessing.Queue | None = None
+        self._progress_thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self, hooks: RunnerHooks) -> None:
+        self.hooks = hooks
+        self._loop = asyncio.get_running_loop()
+        ctx = multiprocessing.get_context("spawn")  # mediapipe and threads don't survive fork
+        self._progress_q = ctx.Queue()
+        self._pool = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=ctx, initializer=init_worker,
+                                         initargs=(self.settings, self.store.secret, self._progress_q))
+        self._progress_thread = threading.Thread(target=self._pump_progress, name="zaobot-progress", daemon=True)
+        self._progress_thread.start()
+        await self._recover()
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="zaobot-dispatcher")
+
+    async def stop(self) -> None:
+        if self._dispatcher:
+            self._dispatcher.cancel()
+        for task in list(self._active.values()):
+            task.cancel()
+        if self._pool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._progress_q is not None:
+            self._progress_q.put(None)
+
+    async def _recover(self) -> None:
+        """Jobs left 'running' by a crash are retried once, then failed with a message."""
+        assert self.hooks is not None
+        for job in self.store.db["jobs"].rows_where("status = 'running'", order_by="created_at"):
+            if (job["attempts"] or 0) >= MAX_ATTEMPTS:
+                set_status(self.store, job["id"], "failed", error="interrupted twice")
+                await self.hooks.on_failed(job, "job.failed")
+            else:
+                with transaction(self.store.db):
+                    self.store.db["jobs"].update(job["id"], {"status": "queued"})
+                log.info("job %s was interrupted; queued again", job["id"])
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    # ---------------------------------------------------------------- queue facts
+
+    def position(self, job_id: str) -> int:
+        """1-based place in line, counting the jobs running now."""
+        job = get_job(self.store, job_id)
+        if job is None:
+            return 0
+        ahead = self.store.db["jobs"].count_where(
+            "status in ('queued', 'running') and created_at <= ? and id != ?", [job["created_at"], job_id])
+        return ahead + 1
+
+    def estimate_seconds(self, position: int) -> int:
+        rounds = math.ceil(max(1, position) / self.settings.workers)
+        return max(5, int(round(rounds * self._avg_seconds)))
+
+    def queued_count(self) -> int:
+        return self.store.db["jobs"].count_where("status = 'queued'")
+
+    # ---------------------------------------------------------------- dispatch
+
+    async def _dispatch(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                while len(self._active) < self.settings.workers and not is_paused(self.store):
+                    job = self._claim_next()
+                    if job is None:
+                        break
+                    self._active[job["id"]] = asyncio.create_task(self._run(job), name=f"job-{job['id'][:8]}")
+            except Exception:  # noqa: BLE001 - the dispatcher must survive anything
+                log.exception("dispatcher error")
+
+    def _claim_next(self) -> dict | None:
+        with transaction(self.store.db):
+            rows = list(self.store.db["jobs"].rows_where("status = 'queued'", order_by="created_at", limit=1))
+            if not rows:
+                return None
+            job = rows[0]
+            self.store.db["jobs"].update(job["id"], {"status": "running", "attempts": (job["attempts"] or 0) + 1,
+                                                     "started_at": utcnow().isoformat(timespec="seconds")})
+        return get_job(self.store, job["id"])
+
+    async def _run(self, job: dict) -> None:
+        assert self.hooks is not None and self._pool is not None
+        loop = asyncio.get_running_loop()
+        try:
+            selfie = self.store.db["selfies"].get(job["selfie_id"]) if job["selfie_id"] else None
+            if selfie is None:
+                raise FileNotFoundError("selfie expired")
+            result = await loop.run_in_executor(self._pool, render_job, job["id"], selfie["file"], job["scene"],
+                                                self.settings.provider)
+            path = Path(str(result["path"]))
+            try:
+                user_hash = self.store.user_hash(job["platform"] or "", self._platform_user_id(job))
+                await asyncio.to_thread(attach_output, self.store, job, user_hash, path)
+            finally:
+                path.unlink(missing_ok=True)
+            self._avg_seconds = 0.7 * self._avg_seconds + 0.3 * float(result["seconds"])  # type: ignore[arg-type]
+            done = get_job(self.store, job["id"])
+            if done is not None:
+                done["_video"] = result
+                await self.hooks.on_done(done)
+        except asyncio.CancelledError:
+            raise
+        except (JobCancelled, LookupError):
+            log.info("job %s cancelled", job["id"])
+        except (FileNotFoundError, TamperedFile, KeyError) as exc:
+            log.info("job %s: selfie unavailable (%s)", job["id"], type(exc).__name__)
+            await self._fail(job, "job.selfie_expired", type(exc).__name__)
+        except (SelfieError, UnknownScene) as exc:
+            await self._fail(job, exc.key, type(exc).__name__)
+        except BrokenProcessPool:
+            log.exception("render worker died on job %s", job["id"])
+            await self._fail(job, "job.failed", "worker died")
+            self._restart_pool()
+        except Exception as exc:  # noqa: BLE001 - report, never crash the bot
+            log.exception("job %s failed", job["id"])
+            await self._fail(job, "job.failed", type(exc).__name__)
+        finally:
+            self._active.pop(job["id"], None)
+            self.poke()
+
+    def _platform_user_id(self, job: dict) -> str:
+        row = self.store.db.execute("SELECT platform_user_id FROM users WHERE id = ?", [job["user_id"]]).fetchone()
+        return row[0] if row else ""
+
+    async def _fail(self, job: dict, key: str, error: str) -> None:
+        current = get_job(self.store, job["id"])
+        if current is None or current["status"] not in ("queued", "running"):
+            return  # cancelled or purged meanwhile: nobody to tell
+        set_status(self.store, job["id"], "failed", error=error)
+        assert self.hooks is not None
+        await self.hooks.on_failed(current, key)
+
+    def _restart_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        ctx = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=ctx, initializer=init_worker,
+                                         initargs=(self.settings, self.store.secret, self._progress_q))
+
+    # ---------------------------------------------------------------- progress
+
+    def _pump_progress(self) -> None:
+        assert self._progress_q is not None and self._loop is not None
+        while True:
+            item = self._progress_q.get()
+            if item is None:
+                return
+            job_id, done, total = item
+            asyncio.run_coroutine_threadsafe(self._progress(job_id, done, total), self._loop)
+
+    async def _progress(self, job_id: str, done: int, total: int) -> None:
+        job = get_job(self.store, job_id)
+        if job is not None and self.hooks is not None:
+            try:
+                await self.hooks.on_progress(job, done, total)
+            except Exception:  # noqa: BLE001 - progress is best effort
+                log.debug("progress update failed", exc_info=True)
