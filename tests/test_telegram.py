@@ -1,0 +1,324 @@
+"""The real `zaobot serve` process, driven through a fake Telegram Bot API server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import jpeg_bytes
+from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.telegram_harness import MODERATOR, Bot
+
+log = logging.getLogger("zaobot.tests")
+
+
+@pytest.fixture(scope="module")
+def fake():
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bot(fake, tmp_path_factory):
+    root = tmp_path_factory.mktemp("tgbot")
+    b = Bot(fake, root / "data", root / "serve.log", ZAOBOT_RENDERS_PER_HOUR="3").start()
+    yield b
+    b.stop()
+    assert TOKEN not in (root / "serve.log").read_text(), "the bot token leaked into the logs"
+
+
+def video_of(call) -> bytes:
+    return call.files["video"]
+
+
+def probe_bytes(tmp_path, data: bytes):
+    from zaobot.media.video import probe
+
+    path = tmp_path / "got.mp4"
+    path.write_bytes(data)
+    return probe(path)
+
+
+def render(fake, user: int, selfie: bytes, caption: str = "demo", timeout: float = 90):
+    since = fake.mark()
+    fake.send_photo(user, selfie, caption=caption)
+    return fake.wait_for(lambda c: c.method == "sendVideo" and str(c.params["chat_id"]) == str(user), timeout, since)
+
+
+def test_consent_gate_drops_media_sent_before_agreeing(bot, fake, demo_selfie_bytes):
+    user = 101
+    since = fake.mark()
+    file_id = fake.send_photo(user, demo_selfie_bytes, caption="demo")
+    prompt = fake.wait_text(user, "Please tap Agree", 20, since)
+    buttons = [b["callback_data"] for row in prompt.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert buttons == ["consent:yes", "consent:no"]
+    time.sleep(0.5)
+    assert not any(c.method == "getFile" and c.params.get("file_id") == file_id for c in fake.calls)
+    assert bot.rows("SELECT * FROM users WHERE platform_user_id = ?", str(user)) == []
+    # Declining stores nothing either.
+    fake.press(user, "consent:no")
+    fake.wait_text(user, "Nothing about you was stored", 20, since)
+    assert bot.rows("SELECT * FROM users WHERE platform_user_id = ?", str(user)) == []
+    # Chinese users get the prompt in Chinese.
+    fake.send_text(102, "/start", lang="zh")
+    fake.wait_text(102, "同意", 20, since)
+
+
+def test_selfie_with_caption_gets_a_labelled_clip(bot, fake, demo_selfie_bytes, tmp_path):
+    user = 111
+    bot.consent(user)
+    since = fake.mark()
+    video = render(fake, user, demo_selfie_bytes)
+    queued = fake.wait_text(user, "Queued (position", 5, since)
+    assert any(c.method == "sendChatAction" and c.params["action"] == "upload_video" for c in fake.calls_to(user))
+    edits = [c for c in fake.calls_to(user, "editMessageText", since)]
+    assert edits and all(c.params["message_id"] == edits[0].params["message_id"] for c in edits)
+    info = probe_bytes(tmp_path, video_of(video))
+    assert (info.video_codec, info.audio_codec, info.width, info.height, info.frames) == ("h264", "aac", 1280, 720, 125)
+    caption = video.params["caption"]
+    assert "AI生成 · AI-generated" in caption
+    job_id = caption.rsplit("Job ", 1)[1].strip()
+    assert video.params["supports_streaming"] == "true" and video.params["duration"] == "5"
+    assert video.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == f"report:{job_id}"
+    assert json.loads(info.metadata["comment"])["AIGC"]["ProduceID"] == job_id
+    job = bot.rows("SELECT * FROM jobs WHERE id = ?", job_id)[0]
+    assert job["status"] == "done" and job["output_file"]
+    assert job["status_message"] == edits[0].params["message_id"]  # one status message, edited in place
+    assert "Rendering" in edits[0].params["text"] and job_id in edits[-1].params["text"]
+    assert queued.method == "sendMessage"
+    assert bot.rows("SELECT action FROM audit WHERE job_id = ?", job_id)[0]["action"] == "render"
+
+
+def test_selfie_then_keyword_and_scene_buttons(bot, fake, demo_selfie_bytes):
+    user = 121
+    bot.consent(user)
+    since = fake.mark()
+    fake.send_photo(user, demo_selfie_bytes)
+    pick = fake.wait_text(user, "Pick a scene", 30, since)
+    assert pick.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "scene:demo"
+    fake.send_text(user, "  JAWS ")
+    fake.wait_text(user, "Available scenes: demo", 20, since)
+    fake.send_text(user, "  DEMO ")
+    fake.wait_for(lambda c: c.method == "sendVideo" and c.params["chat_id"] == str(user), 90, since)
+    since = fake.mark()
+    fake.send_text(user, "/scenes")
+    fake.wait_text(user, "Pick a scene", 20, since)
+    fake.press(user, "scene:demo")
+    fake.wait_for(lambda c: c.method == "sendVideo" and c.params["chat_id"] == str(user), 90, since)
+
+
+def _png_bomb() -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 50000, 50000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def test_every_bad_selfie_gets_its_message_and_nothing_is_kept(bot, fake, astronaut):
+    from skimage import data
+
+    user = 131
+    bot.consent(user)
+    gif = io.BytesIO()
+    Image.fromarray(astronaut).save(gif, format="GIF", save_all=True,
+                                    append_images=[Image.fromarray(astronaut[::-1].copy())])
+    good = jpeg_bytes(astronaut)
+    cases = [
+        (lambda: fake.send_document(user, b"%PDF-1.4\n%%EOF\n", "me.jpg", "image/jpeg"), "isn't a photo"),
+        (lambda: fake.send_photo(user, good[: len(good) // 2]), "damaged"),
+        (lambda: fake.send_document(user, _png_bomb(), "big.png", "image/png"), "too large"),
+        (lambda: fake.send_document(user, gif.getvalue(), "anim.gif", "image/gif"), "Animated"),
+        (lambda: fake.send_photo(user, jpeg_bytes(np.ascontiguousarray(data.chelsea()))), "couldn't find a face"),
+        (lambda: fake.send_photo(user, jpeg_bytes(np.concatenate([astronaut, astronaut[:, ::-1]], axis=1))),
+         "found 2 faces"),
+        (lambda: fake.send_photo(user, jpeg_bytes(astronaut[::2, ::2].copy())), "too small"),
+        (lambda: fake.send_photo(user, good, claimed_size=50_000_000), "too big"),
+    ]
+    for send, needle in cases:
+        since = fake.mark()
+        send()
+        fake.wait_text(user, needle, 30, since)
+    uid = bot.rows("SELECT id FROM users WHERE platform_user_id = ?", str(user))[0]["id"]
+    assert bot.rows("SELECT * FROM selfies WHERE user_id = ?", uid) == []
+    # The oversized upload was refused from its declared size, without downloading it.
+    last_file = max((k for k in fake.files), key=lambda k: int(k.lstrip("photodc")))
+    assert not any(c.method == "getFile" and c.params.get("file_id") == last_file for c in fake.calls)
+
+
+def test_privacy_help_mydata_and_delete(bot, fake, demo_selfie_bytes):
+    user = 141
+    since = fake.mark()
+    fake.send_text(user, "/privacy")
+    fake.wait_text(user, "at most 24 h", 20, since)
+    fake.send_text(user, "/help")
+    fake.wait_text(user, "/delete", 20, since)
+    bot.consent(user)
+    video = render(fake, user, demo_selfie_bytes)
+    job_id = video.params["caption"].rsplit("Job ", 1)[1].strip()
+
+    fake.send_text(user, "/mydata")
+    doc = fake.wait_for(lambda c: c.method == "sendDocument" and c.params["chat_id"] == str(user), 20, since)
+    mydata = json.loads(doc.files["document"])
+    assert mydata["jobs"][0]["job_id"] == job_id and mydata["selfies"][0]["expires_at"]
+
+    uid = bot.rows("SELECT id FROM users WHERE platform_user_id = ?", str(user))[0]["id"]
+    files = [r["file"] for r in bot.rows("SELECT file FROM selfies WHERE user_id = ?", uid)]
+    files += [r["output_file"] for r in bot.rows("SELECT output_file FROM jobs WHERE user_id = ?", uid)]
+    assert len(files) == 2 and all((bot.data_dir / "media" / f).is_file() for f in files)
+    since = fake.mark()
+    fake.send_text(user, "/delete")
+    ask = fake.wait_text(user, "Are you sure", 20, since)
+    assert [b["callback_data"] for b in ask.params["reply_markup"]["inline_keyboard"][0]] == ["delete:yes", "delete:no"]
+    fake.press(user, "delete:yes")
+    receipt = fake.wait_text(user, "Everything about you is deleted", 30, since)
+    assert "1 selfie(s)" in receipt.params["text"] and "1 clip(s)" in receipt.params["text"]
+    assert bot.rows("SELECT * FROM users WHERE platform_user_id = ?", str(user)) == []
+    assert bot.rows("SELECT * FROM jobs WHERE id = ?", job_id) == []
+    assert not any((bot.data_dir / "media" / f).exists() for f in files)
+    with bot.db() as conn:
+        for table in ("users", "consents", "selfies", "jobs", "reports"):
+            for row in conn.execute(f"SELECT * FROM {table}"):
+                assert str(user) not in [str(v) for v in tuple(row)]
+
+
+def test_one_at_a_time_and_hourly_limit(bot, fake, demo_selfie_bytes):
+    user = 151
+    bot.consent(user)
+    since = fake.mark()
+    fake.send_photo(user, demo_selfie_bytes, caption="demo")
+    fake.wait_text(user, "Queued", 20, since)
+    fake.send_text(user, "demo")
+    fake.wait_text(user, "already have a clip in progress", 20, since)
+    fake.wait_for(lambda c: c.method == "sendVideo" and c.params["chat_id"] == str(user), 90, since)
+    for _ in range(2):
+        s = fake.mark()
+        fake.send_text(user, "demo")
+        fake.wait_for(lambda c: c.method == "sendVideo" and c.params["chat_id"] == str(user), 90, s)
+    s = fake.mark()
+    fake.send_text(user, "demo")
+    fake.wait_text(user, "reached 3 clips this hour", 20, s)
+
+
+def test_moderator_commands_and_refusal_for_others(bot, fake, demo_selfie_bytes):
+    user, mod = 161, MODERATOR
+    bot.consent(user)
+    video = render(fake, user, demo_selfie_bytes)
+    job_id = video.params["caption"].rsplit("Job ", 1)[1].strip()
+    since = fake.mark()
+    fake.send_text(user, "/report " + job_id + " looks like a politician")
+    fake.wait_text(user, "A moderator will look at report", 20, since)
+
+    for command in ("/stats", "/queue", f"/takedown {job_id}", f"/ban {mod}", "/unban 1", "/purge 1", "/reports",
+                    "/resolve 1", "/pause", "/resume"):
+        s = fake.mark()
+        fake.send_text(user, command)
+        fake.wait_text(user, "don't know that command", 20, s)
+    assert bot.rows("SELECT * FROM audit WHERE action LIKE 'moderator:%'") == []
+
+    s = fake.mark()
+    fake.send_text(mod, "/stats")
+    fake.wait_text(mod, "jobs_done", 20, s)
+    fake.send_text(mod, "/queue")
+    fake.wait_text(mod, "queue empty", 20, s)
+    fake.send_text(mod, "/reports")
+    report = fake.wait_text(mod, "looks like a politician", 20, s)
+    report_id = report.params["text"].split()[0].lstrip("#")
+    fake.send_text(mod, f"/resolve {report_id}")
+    fake.wait_text(mod, f"resolve #{report_id}", 20, s)
+    fake.send_text(mod, f"/takedown {job_id} impersonation")
+    fake.wait_text(mod, f"takedown {job_id}", 20, s)
+    delivered = video.params["chat_id"]
+    fake.wait_for(lambda c: c.method == "deleteMessage" and c.params["chat_id"] == delivered, 20, s)
+    job = bot.rows("SELECT * FROM jobs WHERE id = ?", job_id)[0]
+    assert job["status"] == "taken_down" and job["output_file"] is None
+
+    fake.send_text(mod, f"/ban {user} spam")
+    fake.wait_text(mod, f"ban {user}", 20, s)
+    s2 = fake.mark()
+    fake.send_text(user, "demo")
+    fake.wait_text(user, "can't use the bot", 20, s2)
+    fake.send_text(user, "/privacy")  # rights stay available to banned users
+    fake.wait_text(user, "Privacy", 20, s2)
+    fake.send_text(mod, f"/unban {user}")
+    fake.wait_text(mod, f"unban {user}", 20, s2)
+
+    fake.send_text(mod, "/pause")
+    fake.wait_text(mod, "Paused", 20, s2)
+    fake.send_text(user, "demo")
+    fake.wait_text(user, "temporarily paused", 20, s2)
+    fake.send_text(mod, "/resume")
+    fake.wait_text(mod, "Resumed", 20, s2)
+
+    fake.send_text(mod, f"/purge {user}")
+    fake.wait_text(mod, f"purge {user}", 30, s2)
+    assert bot.rows("SELECT * FROM users WHERE platform_user_id = ?", str(user)) == []
+    actions = {r["action"] for r in bot.rows("SELECT action FROM audit")}
+    assert {"moderator:stats", "moderator:queue", "moderator:reports", "moderator:resolve", "moderator:takedown",
+            "moderator:ban", "moderator:unban", "moderator:pause", "moderator:resume", "purge:moderator"} <= actions
+
+
+def test_ten_users_at_once_and_help_stays_fast(bot, fake, demo_selfie_bytes):
+    users = list(range(201, 211))
+    for user in users:
+        bot.consent(user)
+    since = fake.mark()
+    for user in users:
+        fake.send_photo(user, demo_selfie_bytes, caption="demo")
+    time.sleep(2.0)  # renders are now running and queued
+    asked = time.monotonic()
+    fake.send_text(299, "/help")
+    answer = fake.wait_text(299, "/delete", 20, since)
+    latency = answer.at - asked
+    log.warning("/help answered in %.3f s while 10 renders were queued or running", latency)
+    print(f"/help latency with 10 renders in flight: {latency:.3f} s")
+    for user in users:
+        fake.wait_for(lambda c, u=user: c.method == "sendVideo" and c.params["chat_id"] == str(u), 240, since)
+
+
+def test_429_and_502_do_not_lose_the_clip(bot, fake, demo_selfie_bytes, tmp_path):
+    user = 171
+    bot.consent(user)
+    fake.fail_next("sendVideo", 429, 502)
+    video = render(fake, user, demo_selfie_bytes)
+    assert probe_bytes(tmp_path, video_of(video)).frames == 125
+
+
+def test_restart_with_a_queued_job(tmp_path, demo_selfie_bytes):
+    fake = FakeTelegram().start()  # its own server: the module's bot must not take these updates
+    b = Bot(fake, tmp_path / "data", tmp_path / "serve.log").start()
+    user = 181
+    try:
+        b.consent(user)
+    finally:
+        assert b.stop() == 0  # SIGTERM is a clean shutdown
+    # Queue a job while the bot is down, as if it had been accepted just before a crash.
+    from zaobot import storage
+    from tests.storage_helpers import make_settings
+
+    st = storage.open_store(make_settings(tmp_path / "data"))
+    u = storage.find_user(st, "telegram", str(user))
+    sid = storage.add_selfie(st, u["id"], demo_selfie_bytes)
+    job = storage.create_job(st, u["id"], "demo", selfie_id=sid, chat_id=str(user), platform="telegram",
+                             language="en")
+    interrupted = storage.create_job(st, u["id"], "demo", selfie_id=sid, chat_id=str(user), platform="telegram",
+                                     language="en")
+    st.db["jobs"].update(interrupted["id"], {"status": "running", "attempts": 2})
+    st.close()
+    since = fake.mark()
+    b.start()
+    try:
+        fake.wait_for(lambda c: c.method == "sendVideo" and job["id"] in c.params.get("caption", ""), 120, since)
+        fake.wait_text(user, "render failed", 30, since)  # interrupted twice: failed, and the user is told
+        assert b.rows("SELECT status FROM jobs WHERE id = ?", interrupted["id"])[0]["status"] == "failed"
+    finally:
+        b.stop()
+        fake.stop()
