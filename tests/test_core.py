@@ -1,0 +1,117 @@
+"""The conversation core in-process, with a recording outbox: gates that are hard to reach over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from zaobot import storage
+from zaobot.handlers.core import Conversation
+from zaobot.handlers.events import Event, Reply
+from zaobot.media.scenes import SceneLibrary
+from tests.storage_helpers import make_settings
+
+
+class RecordingOutbox:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Reply]] = []
+
+    async def send(self, chat_id: str, reply: Reply) -> str:
+        self.sent.append((chat_id, reply))
+        return str(len(self.sent))
+
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        self.sent.append((chat_id, Reply(text)))
+
+    async def delete(self, chat_id: str, message_id: str) -> None:
+        pass
+
+    async def action(self, chat_id: str, action: str) -> None:
+        pass
+
+
+class StubRunner:
+    def __init__(self, queued: int = 0) -> None:
+        self.queued = queued
+        self.poked = 0
+
+    def position(self, job_id: str) -> int:
+        return 1
+
+    def estimate_seconds(self, position: int) -> int:
+        return 5
+
+    def queued_count(self) -> int:
+        return self.queued
+
+    def poke(self) -> None:
+        self.poked += 1
+
+
+@pytest.fixture()
+def core(tmp_path):
+    settings = make_settings(tmp_path / "data", max_queue=3)
+    store = storage.open_store(settings)
+    conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
+    conv.register("test", RecordingOutbox())
+    yield conv
+    conv.close()
+    store.close()
+
+
+def ev(kind: str, **kw) -> Event:
+    return Event(platform="test", user_id="u1", chat_id="c1", kind=kind, **kw)  # type: ignore[arg-type]
+
+
+def test_media_is_never_fetched_before_consent(core):
+    async def forbidden() -> bytes:
+        raise AssertionError("fetched before consent")
+
+    replies = asyncio.run(core.handle(ev("photo", text="demo", fetch_bytes=forbidden, file_size=1000)))
+    assert "Agree" in [b.label for row in replies[0].buttons for b in row]
+    assert storage.find_user(core.store, "test", "u1") is None
+
+
+def test_global_queue_bound(core, demo_selfie_bytes):
+    asyncio.run(core.handle(ev("callback", text="consent:yes")))
+    user = storage.find_user(core.store, "test", "u1")
+    storage.add_selfie(core.store, user["id"], demo_selfie_bytes)
+    core.runner.queued = 3
+    replies = asyncio.run(core.handle(ev("text", text="demo")))
+    assert "very busy" in replies[0].text
+    core.runner.queued = 0
+    assert asyncio.run(core.handle(ev("text", text="demo"))) == []  # queued; status went through the outbox
+    assert "Queued" in core.outboxes["test"].sent[-1][1].text and core.runner.poked == 1
+
+
+def test_moderator_commands_look_unknown_to_others(core):
+    for command in sorted(core.moderation.COMMANDS):
+        replies = asyncio.run(core.handle(ev("command", command=command, text="x")))
+        assert replies[0].text.startswith("Sorry, I don't know that command")
+    assert core.store.db["audit"].count == 0
+
+
+def test_telegram_webhook_checks_the_secret_token():
+    from starlette.testclient import TestClient
+
+    from zaobot.app import web_app
+
+    class FakeApp:
+        bot = None
+
+        def __init__(self) -> None:
+            self.update_queue: asyncio.Queue = asyncio.Queue()
+
+    settings = make_settings("/tmp/unused", TELEGRAM_WEBHOOK_SECRET="s3cret-token")
+    app = FakeApp()
+    client = TestClient(web_app(settings, app))
+    update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"},
+                                          "text": "/help"}}
+    assert client.post("/telegram/webhook", json=update).status_code == 403
+    assert client.post("/telegram/webhook", json=update,
+                       headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}).status_code == 403
+    assert app.update_queue.empty()
+    ok = client.post("/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"})
+    assert ok.status_code == 200 and app.update_queue.qsize() == 1
+    assert client.get("/healthz").json() == {"ok": True}
