@@ -14,6 +14,8 @@ from tests.storage_helpers import make_settings
 
 
 class RecordingOutbox:
+    supports_edit = True
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, Reply]] = []
 

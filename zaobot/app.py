@@ -32,8 +32,8 @@ async def _sweeper(store: storage.Store, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-def web_app(settings: Settings, telegram_app: object | None) -> Starlette:
-    """The shared HTTP server: health check, Telegram webhook (WeChat joins here)."""
+def web_app(settings: Settings, telegram_app: object | None, extra: list[Route] | None = None) -> Starlette:
+    """The shared HTTP server: health check, Telegram webhook, WeChat webhook."""
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -49,8 +49,12 @@ def web_app(settings: Settings, telegram_app: object | None) -> Starlette:
         await telegram_app.update_queue.put(update)  # type: ignore[attr-defined]
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[Route("/healthz", health), Route("/telegram/webhook", telegram_webhook,
-                                                                    methods=["POST"])])
+    return Starlette(routes=[Route("/healthz", health),
+                             Route("/telegram/webhook", telegram_webhook, methods=["POST"]), *(extra or [])])
+
+
+def wechat_enabled(settings: Settings) -> bool:
+    return bool(settings.wechat_app_id and settings.wechat_token)
 
 
 async def serve(settings: Settings) -> None:
@@ -73,6 +77,14 @@ async def serve(settings: Settings) -> None:
         from zaobot.handlers.telegram import build_application, set_commands
 
         telegram_app = build_application(settings, core)
+    wechat_routes: list[Route] = []
+    wechat_api = None
+    if wechat_enabled(settings):
+        from zaobot.handlers.wechat import build_wechat
+
+        webhook, wechat_api = build_wechat(settings, core)
+        wechat_routes = webhook.routes()
+        log.info("wechat: webhook at /wechat (%s mode)", "AES safe" if settings.wechat_aes_key else "plain")
     await runner.start(core.hooks())
     try:
         if telegram_app is not None:
@@ -86,11 +98,11 @@ async def serve(settings: Settings) -> None:
                 await telegram_app.updater.start_polling(poll_interval=0.0, timeout=10,  # type: ignore[union-attr]
                                                          drop_pending_updates=False)
             log.info("telegram: %s", "webhook" if settings.telegram_webhook_url else "long polling")
-        if settings.telegram_webhook_url:
+        if settings.telegram_webhook_url or wechat_routes:
             import uvicorn
 
-            config = uvicorn.Config(web_app(settings, telegram_app), host=settings.http_host, port=settings.http_port,
-                                    log_level="warning", lifespan="off")
+            config = uvicorn.Config(web_app(settings, telegram_app, wechat_routes), host=settings.http_host,
+                                    port=settings.http_port, log_level="warning", lifespan="off")
             server = uvicorn.Server(config)
             tasks.append(asyncio.create_task(server.serve()))
         tasks.append(asyncio.create_task(_sweeper(store, settings.sweep_interval_s)))
@@ -109,5 +121,7 @@ async def serve(settings: Settings) -> None:
                 await telegram_app.stop()
             await telegram_app.shutdown()
         await runner.stop()
+        if wechat_api is not None:
+            await wechat_api.close()
         core.close()
         store.close()

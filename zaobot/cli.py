@@ -133,7 +133,7 @@ def _store():
 
 @app.command()
 def serve(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
-    """Run the bot: Telegram (long polling or webhook) with the job runner and the retention sweeper."""
+    """Run the bot (Telegram and/or WeChat) with the job runner and the retention sweeper."""
     import asyncio
 
     from zaobot.app import serve as run_serve
@@ -141,8 +141,10 @@ def serve(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
 
     setup_logging(verbose)
     settings = get_settings()
-    if settings.telegram_bot_token is None:
-        raise _fail("nothing to serve: set TELEGRAM_BOT_TOKEN (see .env.example)")
+    from zaobot.app import wechat_enabled
+
+    if settings.telegram_bot_token is None and not wechat_enabled(settings):
+        raise _fail("nothing to serve: set TELEGRAM_BOT_TOKEN and/or WECHAT_APP_ID + WECHAT_TOKEN (see .env.example)")
     try:
         asyncio.run(run_serve(settings))
     except SecretKeyError as err:

@@ -18,7 +18,7 @@ from zaobot import storage, wording
 from zaobot.config import Settings
 from zaobot.consent import CONSENT_VERSION, consent_text
 from zaobot.errors import SelfieError, UnknownScene
-from zaobot.handlers.events import Button, Event, Outbox, Reply
+from zaobot.handlers.events import Button, DeliveryRefused, Event, Outbox, Reply
 from zaobot.handlers.selfie_check import SelfieChecker
 from zaobot.jobs import JobRunner, RunnerHooks, is_paused
 from zaobot.media.scenes import SceneLibrary
@@ -215,17 +215,19 @@ class Conversation:
         position = self.runner.position(job["id"])
         text = wording.text("job.queued", lang, position=position, seconds=self.runner.estimate_seconds(position))
         outbox = self.outboxes[event.platform]
+        self.runner.poke()
+        if not outbox.supports_edit:
+            return [Reply(text)]  # no status message to edit later: the clip follows
         message_id = await outbox.send(event.chat_id, Reply(text))
         storage.set_status_message(self.store, job["id"], message_id)
         await self._safe(outbox.action(event.chat_id, "upload_video"))
-        self.runner.poke()
         return []
 
     # ---------------------------------------------------------------- runner callbacks
 
     async def on_progress(self, job: dict, done: int, total: int) -> None:
         outbox = self.outboxes.get(job["platform"] or "")
-        if outbox is None or not job["status_message"]:
+        if outbox is None or not job["status_message"] or not outbox.supports_edit:
             return
         now = time.monotonic()
         if now - self._last_edit.get(job["id"], 0.0) < 2.0 and done < total:
@@ -257,13 +259,17 @@ class Conversation:
                         duration=video.get("duration")))
                 storage.record_delivery(self.store, job["id"], [f"{job['chat_id']}:{message_id}"])
                 break
+            except DeliveryRefused as refused:
+                log.info("delivery of job %s refused for good: %s", job["id"], refused)
+                storage.set_status(self.store, job["id"], "done", error=f"delivery refused: {refused}")
+                return
             except Exception:  # noqa: BLE001 - retried with backoff
                 log.warning("delivery of job %s failed (attempt %d)", job["id"], attempt + 1, exc_info=True)
                 await asyncio.sleep(min(30.0, 1.5 * 2**attempt))
         else:
             storage.set_status(self.store, job["id"], "done", error="delivery failed")
             return
-        if job["status_message"]:
+        if job["status_message"] and outbox.supports_edit:
             await self._safe(outbox.edit(job["chat_id"], job["status_message"],
                                          wording.text("job.sent", lang, job_id=job["id"])))
 
@@ -274,7 +280,7 @@ class Conversation:
         lang = lang_of(job["language"])
         text = wording.text(key, lang, count=2, detail="", keyword=job["scene"], choices=self._scene_names(),
                             limit=self.settings.renders_per_hour)
-        if job["status_message"]:
+        if job["status_message"] and outbox.supports_edit:
             await self._safe(outbox.edit(job["chat_id"], job["status_message"], text))
         else:
             await self._safe(outbox.send(job["chat_id"], Reply(text)))

@@ -44,8 +44,15 @@ class Reply:
     document: tuple[str, bytes] | None = None
 
 
+class DeliveryRefused(Exception):
+    """The platform refused for good (e.g. WeChat 45015, outside the 48-hour window): don't retry."""
+
+
 class Outbox(Protocol):
     """What an adapter does for the core outside a direct reply (job status, delivery)."""
+
+    # Whether sent messages can be edited (Telegram) or only new ones sent (WeChat).
+    supports_edit: bool
 
     async def send(self, chat_id: str, reply: Reply) -> str:
         """Send and return the platform's message id."""

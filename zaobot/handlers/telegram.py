@@ -43,6 +43,8 @@ async def with_retries(call: Callable[[], Awaitable[T]], attempts: int = 4) -> T
 
 
 class TelegramOutbox:
+    supports_edit = True
+
     def __init__(self, app: Application) -> None:
         self.app = app
 

@@ -77,6 +77,7 @@ class ClipWriter:
         audio_from: Path | None = None,
         metadata: dict[str, object] | None = None,
         max_bitrate: int | None = None,
+        bitrate: int | None = None,
     ) -> None:
         self.path = Path(path)
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
@@ -88,9 +89,14 @@ class ClipWriter:
         self._video.width = width
         self._video.height = height
         self._video.pix_fmt = "yuv420p"
-        options = {"crf": str(crf), "preset": preset, "profile": "high"}
-        if max_bitrate:
-            options.update({"maxrate": str(max_bitrate), "bufsize": str(max_bitrate * 2)})
+        options = {"preset": preset, "profile": "high"}
+        if bitrate:  # average bitrate, capped: used to fit a size limit
+            self._video.bit_rate = bitrate
+            options.update({"maxrate": str(bitrate), "bufsize": str(bitrate)})
+        else:
+            options["crf"] = str(crf)
+            if max_bitrate:
+                options.update({"maxrate": str(max_bitrate), "bufsize": str(max_bitrate * 2)})
         self._video.options = options
         self._video.time_base = Fraction(1, int(round(float(fps) * 1000)))
         self._fps = fps

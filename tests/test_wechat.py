@@ -1,0 +1,252 @@
+"""The real `zaobot serve` process as a WeChat Official Account, against a fake WeChat API server."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.fake_telegram import _free_port
+from tests.fake_wechat import APP_ID, APP_SECRET, TOKEN, FakeWeChat, WeChatClient
+from tests.storage_helpers import SECRET
+
+MODERATOR = "oMODERATOR0000000000000000001"
+LIMIT = 250_000  # a lowered WeChat size limit, so that the demo clip (~430 KB) must be re-encoded
+
+
+class WeChatBot:
+    def __init__(self, fake: FakeWeChat, tmp, **env: str) -> None:
+        self.port = _free_port()
+        self.data_dir = tmp / "data"
+        self.log = tmp / "serve.log"
+        self.env = {**os.environ, "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_TOKEN": TOKEN,
+                    "WECHAT_API_BASE_URL": fake.base_url, "WECHAT_MODERATOR_OPENIDS": MODERATOR,
+                    "ZAOBOT_HTTP_HOST": "127.0.0.1", "ZAOBOT_HTTP_PORT": str(self.port),
+                    "ZAOBOT_DATA_DIR": str(self.data_dir), "ZAOBOT_SECRET_KEY": SECRET, "ZAOBOT_ENGINE": "mesh",
+                    "ZAOBOT_MAX_OUTPUT_BYTES": str(LIMIT), "ZAOBOT_RENDERS_PER_HOUR": "50", **env}
+        self.env.pop("TELEGRAM_BOT_TOKEN", None)
+        self.url = f"http://127.0.0.1:{self.port}/wechat"
+
+    def start(self) -> "WeChatBot":
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "zaobot", "serve"], env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz").status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError("serve did not come up: " + self.log.read_text()[-2000:])
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def rows(self, sql: str, *params: object) -> list[sqlite3.Row]:
+        conn = sqlite3.connect(f"file:{self.data_dir / 'zaobot.sqlite3'}?mode=ro", uri=True, timeout=10)
+        conn.row_factory = sqlite3.Row
+        try:
+            return list(conn.execute(sql, params))
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def fake():
+    server = FakeWeChat().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bot(fake, tmp_path_factory):
+    b = WeChatBot(fake, tmp_path_factory.mktemp("wechat")).start()
+    yield b
+    b.stop()
+    log = b.log.read_text()
+    assert APP_SECRET not in log and "ACCESS" not in log, "secrets leaked into the logs"
+
+
+@pytest.fixture(scope="module")
+def client(bot):
+    return WeChatClient(bot.url)
+
+
+def openid(n: int) -> str:
+    return f"oUSER{n:024d}"
+
+
+def consent(client, user: str) -> None:
+    assert "同意" in client.reply_text(client.event(user, "subscribe"))
+    assert "现在请发送" in client.reply_text(client.text(user, "同意"))
+
+
+def test_url_verification(client):
+    ok = client.verify("echo-42")
+    assert ok.status_code == 200 and ok.text == "echo-42"
+    assert client.verify("echo-42", token="wrong").status_code == 403
+
+
+def test_forged_and_stale_messages_are_rejected(bot, client):
+    user = openid(1)
+    assert client.event(user, "subscribe").status_code == 200
+    assert client.text(user, "同意", forge=True).status_code == 403
+    assert client.text(user, "同意", timestamp=int(time.time()) - 3600).status_code == 403
+    assert bot.rows("SELECT * FROM users WHERE platform_user_id = ?", user) == []
+
+
+def test_consent_image_keyword_video_delivered(bot, client, fake, demo_selfie_bytes, tmp_path):
+    from zaobot.media.video import probe
+
+    user = openid(2)
+    media = fake.add_media(demo_selfie_bytes)
+    before_consent = client.image(user, media)
+    assert "同意" in client.reply_text(before_consent)  # consent first; the image isn't fetched or kept
+    consent(client, user)
+    pick = client.reply_text(client.image(user, media))
+    assert "请选择场景" in pick and "demo" in pick
+    since = fake.mark()
+    queued = client.reply_text(client.text(user, "DEMO"))
+    assert "已排队" in queued and "秒" in queued
+    sent = fake.wait_sent(user, "video", timeout=90, since=since)
+    data = fake.uploads[sent.body["media_id"]]
+    assert len(data) <= LIMIT  # re-encoded under the platform limit
+    path = tmp_path / "wx.mp4"
+    path.write_bytes(data)
+    info = probe(path)
+    assert (info.video_codec, info.audio_codec, info.frames) == ("h264", "aac", 125)
+    assert sent.body["title"] == "AI生成 · AI-generated"
+    job = bot.rows("SELECT * FROM jobs WHERE platform = 'wechat' AND chat_id = ?", user)[0]
+    assert job["status"] == "done" and job["id"] in sent.body["description"]
+
+
+def test_replayed_msgid_renders_once(bot, client, fake, demo_selfie_bytes):
+    user = openid(3)
+    consent(client, user)
+    client.image(user, fake.add_media(demo_selfie_bytes))
+    since = fake.mark()
+    first = client.text(user, "demo", msg_id=777001)
+    retries = [client.text(user, "demo", msg_id=777001) for _ in range(3)]
+    assert "已排队" in client.reply_text(first)
+    assert all(r.status_code == 200 and r.text == "success" for r in retries)
+    fake.wait_sent(user, "video", timeout=90, since=since)
+    uid = bot.rows("SELECT id FROM users WHERE platform_user_id = ?", user)[0]["id"]
+    assert len(bot.rows("SELECT * FROM jobs WHERE user_id = ?", uid)) == 1
+
+
+def test_expired_token_is_refreshed(bot, client, fake, demo_selfie_bytes):
+    user = openid(4)
+    consent(client, user)
+    client.image(user, fake.add_media(demo_selfie_bytes))
+    calls = fake.token_calls
+    fake.expire_token()
+    since = fake.mark()
+    client.text(user, "demo")
+    fake.wait_sent(user, "video", timeout=90, since=since)
+    assert fake.token_calls == calls + 1
+
+
+def test_45015_is_recorded_and_not_retried(bot, client, fake, demo_selfie_bytes):
+    user = openid(5)
+    consent(client, user)
+    client.image(user, fake.add_media(demo_selfie_bytes))
+    uploads = len(fake.uploads)
+    fake.fail_next("custom/send", 45015)
+    client.text(user, "demo")
+    uid = bot.rows("SELECT id FROM users WHERE platform_user_id = ?", user)[0]["id"]
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        job = bot.rows("SELECT * FROM jobs WHERE user_id = ?", uid)[0]
+        if job["error"]:
+            break
+        time.sleep(0.2)
+    assert "45015" in job["error"]
+    time.sleep(3)
+    assert len(fake.uploads) == uploads + 1  # one attempt, no retries
+    assert not any(s.touser == user and s.msgtype == "video" for s in fake.sent)
+
+
+def test_delete_flow_purges_storage(bot, client, fake, demo_selfie_bytes):
+    user = openid(6)
+    consent(client, user)
+    client.image(user, fake.add_media(demo_selfie_bytes))
+    assert bot.rows("SELECT * FROM users WHERE platform_user_id = ?", user)
+    assert "确定吗" in client.reply_text(client.text(user, "删除"))
+    receipt = client.reply_text(client.text(user, "确认删除"))
+    assert "已删除" in receipt and "自拍 1 张" in receipt
+    assert bot.rows("SELECT * FROM users WHERE platform_user_id = ?", user) == []
+    conn = sqlite3.connect(bot.data_dir / "zaobot.sqlite3")
+    for table in ("users", "consents", "selfies", "jobs", "reports", "bans", "deletions"):
+        for row in conn.execute(f"SELECT * FROM {table}"):
+            assert user not in [str(v) for v in row]
+    conn.close()
+
+
+def test_moderator_commands_and_unsubscribe(bot, client):
+    user = openid(7)
+    consent(client, user)
+    assert "不认识这个命令" in client.reply_text(client.text(user, "/stats"))
+    client.event(MODERATOR, "subscribe")
+    assert "jobs_done" in client.reply_text(client.text(MODERATOR, "/stats"))
+    assert "ban" in client.reply_text(client.text(MODERATOR, f"/ban {user} spam"))
+    assert "禁止" in client.reply_text(client.text(user, "demo"))
+    client.text(MODERATOR, f"/unban {user}")
+    assert client.event(user, "unsubscribe").text == "success"
+    consents = bot.rows("SELECT c.revoked_at FROM consents c JOIN users u ON u.id = c.user_id "
+                        "WHERE u.platform_user_id = ?", user)
+    assert consents and all(c["revoked_at"] for c in consents)
+
+
+def test_every_post_answered_fast_with_ten_renders_queued(bot, client, fake, demo_selfie_bytes):
+    users = [openid(100 + i) for i in range(10)]
+    media = fake.add_media(demo_selfie_bytes)
+    latencies = []
+    for user in users:
+        consent(client, user)
+        client.image(user, media)
+    since = fake.mark()
+    for user in users:
+        start = time.monotonic()
+        response = client.text(user, "demo")
+        latencies.append(time.monotonic() - start)
+        assert response.status_code == 200
+    start = time.monotonic()
+    client.text(openid(199), "帮助")
+    latencies.append(time.monotonic() - start)
+    print(f"WeChat POST latency with 10 renders queued: max {max(latencies):.3f} s, "
+          f"mean {sum(latencies) / len(latencies):.3f} s")
+    assert max(latencies) < 5.0  # WeChat's own deadline: past it, it retries the message
+    for user in users:
+        fake.wait_sent(user, "video", timeout=240, since=since)
+
+
+def test_aes_safe_mode_both_directions(fake, tmp_path, demo_selfie_bytes):
+    aes_key = base64.b64encode(os.urandom(32)).decode().rstrip("=")
+    bot = WeChatBot(fake, tmp_path, WECHAT_AES_KEY=aes_key).start()
+    try:
+        client = WeChatClient(bot.url, aes_key=aes_key)
+        user = openid(300)
+        response = client.event(user, "subscribe")
+        assert "<Encrypt>" in response.text and "同意" not in response.text
+        assert "同意" in client.reply_text(response)
+        assert "现在请发送" in client.reply_text(client.text(user, "同意"))
+        plain = WeChatClient(bot.url)  # unencrypted posts are not accepted in AES mode
+        assert plain.text(user, "帮助").status_code == 403
+        since = fake.mark()
+        client.image(user, fake.add_media(demo_selfie_bytes))
+        client.text(user, "demo")
+        fake.wait_sent(user, "video", timeout=90, since=since)
+    finally:
+        bot.stop()
