@@ -62,13 +62,7 @@ class FakeTelegram:
     def start(self) -> "FakeTelegram":
         app = Starlette(routes=[Route("/bot{token}/{method}", self._api, methods=["GET", "POST"]),
                                 Route("/file/bot{token}/{path:path}", self._file)])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.time() + 10
-        while not self._server.started and time.time() < deadline:
-            time.sleep(0.02)
+        self._server, self._thread = serve_in_thread(app, self.port)
         return self
 
     def stop(self) -> None:
@@ -264,6 +258,17 @@ def _maybe_json(value: str) -> Any:
         except ValueError:
             return value
     return value
+
+
+def serve_in_thread(app: Starlette, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    """Run an ASGI app on 127.0.0.1:port in a daemon thread; return once it accepts connections."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 10
+    while not server.started and time.time() < deadline:
+        time.sleep(0.02)
+    return server, thread
 
 
 def _free_port() -> int:

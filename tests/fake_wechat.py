@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from wechatpy.crypto import WeChatCrypto
 
-from tests.fake_telegram import _free_port
+from tests.fake_telegram import _free_port, serve_in_thread
 
 APP_ID = "wx0123456789abcdef"
 APP_SECRET = "app-secret-never-logged"
@@ -57,12 +57,7 @@ class FakeWeChat:
                                 Route("/cgi-bin/media/get", self._media_get),
                                 Route("/cgi-bin/media/upload", self._upload, methods=["POST"]),
                                 Route("/cgi-bin/message/custom/send", self._send, methods=["POST"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                     lifespan="off"))
-        threading.Thread(target=self._server.run, daemon=True).start()
-        deadline = time.time() + 10
-        while not self._server.started and time.time() < deadline:
-            time.sleep(0.02)
+        self._server, _ = serve_in_thread(app, self.port)
         return self
 
     def stop(self) -> None:
