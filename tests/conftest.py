@@ -13,6 +13,8 @@ from PIL import Image
 from skimage import data
 
 ROOT = Path(__file__).resolve().parents[1]
+WATERMARK_ID = "5a0b07c0ffee1234"
+WATERMARK_SECRET = "watermark-test-secret-" + "k" * 30
 
 
 def load_script(name: str):
@@ -73,7 +75,8 @@ def rendered(tmp_path_factory, settings, engine, demo_scene, demo_selfie_bytes):
 
     out = tmp_path_factory.mktemp("render") / "demo.mp4"
     result = swap_selfie(demo_selfie_bytes, demo_scene, engine, out, max_bytes=settings.max_upload_bytes,
-                         max_pixels=settings.max_image_pixels, provider="zaobot-test")
+                         max_pixels=settings.max_image_pixels, provider="zaobot-test",
+                         watermark_id=WATERMARK_ID, secret=WATERMARK_SECRET)
     return result
 
 

@@ -10,7 +10,7 @@ SECRET = "test-secret-" + "x" * 40
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:
-    return Settings(data_dir=data_dir, secret_key=SECRET, **overrides)
+    return Settings(**{"data_dir": data_dir, "secret_key": SECRET, **overrides})
 
 
 def scan_bytes(root: Path, needle: bytes) -> list[Path]:

@@ -31,9 +31,12 @@ def _fail(message: str, code: int = 2) -> "typer.Exit":
 
 
 def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, lang: str) -> None:
+    import secrets
+
     from zaobot.media.scenes import SceneLibrary
     from zaobot.models import create_engine
     from zaobot.pipeline import swap_selfie
+    from zaobot.storage.keys import resolve_secret
 
     if not selfie.is_file():
         raise _fail(f"no such file: {selfie}")
@@ -42,6 +45,8 @@ def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, 
         engine = create_engine(settings)
     except UserFacingError as err:
         raise _fail(err.message(lang)) from None  # type: ignore[arg-type]
+    configured = settings.secret_key.get_secret_value() if settings.secret_key else None
+    secret = resolve_secret(configured, settings.data_dir, require=False)  # keys the invisible watermark
     bar = tqdm(total=scene.frames, unit="frame", desc=f"rendering {scene.keyword}", disable=None, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -50,13 +55,27 @@ def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, 
     try:
         result = swap_selfie(selfie.read_bytes(), scene, engine, output, max_bytes=settings.max_upload_bytes,
                              max_pixels=settings.max_image_pixels, provider=settings.provider,
-                             crf=settings.video_crf, preset=settings.video_preset, progress=progress)
+                             crf=settings.video_crf, preset=settings.video_preset, progress=progress,
+                             watermark_id=secrets.token_hex(8), secret=secret)
     except UserFacingError as err:
         raise _fail(err.message(lang)) from None  # type: ignore[arg-type]
     finally:
         bar.close()
         engine.close()
-    typer.echo(f"wrote {result.path} ({result.frames} frames, job {result.job_id}, labelled AI-generated)")
+    _audit_cli_render(settings, result)
+    typer.echo(f"wrote {result.path} ({result.frames} frames, job {result.job_id}, watermark {result.watermark_id}, "
+               "labelled AI-generated)")
+
+
+def _audit_cli_render(settings: Settings, result) -> None:  # type: ignore[no-untyped-def]
+    """Operator renders are traceable too: an audit row with the job, watermark and scene (no user)."""
+    from zaobot.storage import audit, open_store
+
+    store = open_store(settings)
+    try:
+        audit(store, "render:cli", job_id=result.job_id, watermark_id=result.watermark_id, scene=result.scene)
+    finally:
+        store.close()
 
 
 @app.command()
@@ -149,6 +168,23 @@ def serve(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
         asyncio.run(run_serve(settings))
     except SecretKeyError as err:
         raise _fail(str(err)) from None
+
+
+@app.command()
+def verify(clip: Path = typer.Argument(..., help="A clip to check (as received, re-encoded or cropped).")) -> None:
+    """Trace a clip: invisible watermark, its job and user hash, takedown status, metadata label."""
+    from zaobot.verify import verify_clip
+
+    if not clip.is_file():
+        raise _fail(f"no such file: {clip}")
+    store = _store()
+    try:
+        report = verify_clip(clip, store)
+    except Exception as err:  # noqa: BLE001 - a clip we can't decode
+        raise _fail(f"cannot read {clip}: {type(err).__name__}") from None
+    finally:
+        store.close()
+    typer.echo(report.text())
 
 
 @app.command("purge-user")

@@ -16,6 +16,7 @@ from zaobot.media.images import decode_image
 from zaobot.media.label import Label, burn_label, make_label
 from zaobot.media.scenes import Scene
 from zaobot.media.video import ClipWriter, read_frames
+from zaobot.media.watermark import apply_mark, make_mark
 from zaobot.models.engine import Engine, StageTimer
 
 Progress = Callable[[int, int], None]  # (frames done, frames total)
@@ -29,12 +30,14 @@ class RenderResult:
     frames: int
     label_box: tuple[int, int, int, int]
     seconds: dict[str, float] = field(default_factory=dict)
+    watermark_id: str | None = None
 
 
 def aigc_metadata(job_id: str, provider: str, scene: Scene) -> dict[str, object]:
     """The MP4 tags that mark the clip as AI-generated (in the spirit of GB 45438-2025)."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    label = {"AIGC": {"Label": 1, "ContentProducer": provider, "ProduceID": job_id, "PropagateID": job_id}}
+    label = {"AIGC": {"Label": 1, "ContentProducer": provider, "ProduceID": job_id, "PropagateID": job_id,
+                      "Time": now}}
     return {
         "comment": label,
         "description": f"AI-generated face swap by {provider}; job {job_id}; scene {scene.keyword}",
@@ -122,12 +125,17 @@ def render_scene(
     preset: str = "veryfast",
     progress: Progress | None = None,
     timer: StageTimer | None = None,
+    watermark_id: str | None = None,
+    secret: str | None = None,
 ) -> RenderResult:
-    """Render a prepared source face into `scene` and write the labelled MP4 to `out_path`."""
+    """Render a prepared source face into `scene` and write the labelled MP4 to `out_path`.
+
+    With `watermark_id` and `secret`, every frame also carries the invisible mark."""
     job_id = job_id or uuid.uuid4().hex
     timer = timer or StageTimer()
     analysis = scene.analysis
     label: Label = make_label((scene.width, scene.height), analysis.face_boxes())
+    mark = make_mark(watermark_id, secret, scene.width, scene.height) if watermark_id and secret else None
     count = 0
     with ClipWriter(out_path, width=scene.width, height=scene.height, fps=scene.fps, crf=crf, preset=preset,
                     audio_from=scene.clip, metadata=aigc_metadata(job_id, provider, scene)) as writer:
@@ -139,6 +147,9 @@ def render_scene(
                     out = frame.copy()
                 with timer.stage("label"):
                     burn_label(out, label)
+                if mark is not None:
+                    with timer.stage("watermark"):
+                        apply_mark(out, mark)
                 encoder.put(out)
                 count += 1
                 if progress:
@@ -148,7 +159,7 @@ def render_scene(
         with timer.stage("encode"):
             writer.close()
     return RenderResult(path=out_path, job_id=job_id, scene=scene.keyword, frames=count,
-                        label_box=label.box, seconds=dict(timer.seconds))
+                        label_box=label.box, seconds=dict(timer.seconds), watermark_id=watermark_id if mark else None)
 
 
 def swap_selfie(

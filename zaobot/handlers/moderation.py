@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zaobot import storage, wording
@@ -24,7 +26,7 @@ USAGE = {
 
 class Moderation:
     COMMANDS = frozenset({"stats", "queue", "takedown", "ban", "unban", "purge", "reports", "resolve", "pause",
-                          "resume"})
+                          "resume", "verify"})
 
     def __init__(self, core: "Conversation") -> None:
         self.core = core
@@ -79,6 +81,14 @@ class Moderation:
             if not first.isdigit() or not storage.resolve_report(store, int(first), moderator_hash=actor):
                 return [Reply(wording.text("mod.not_found", lang, what=first))]
             return done(f"resolve #{first}")
+        if event.command == "verify":
+            if event.fetch_bytes is None:
+                return [Reply(wording.text("mod.usage", lang, usage="/verify (reply to a clip, or send one with "
+                                                                     "the caption /verify)"))]
+            report = await self._verify(await event.fetch_bytes())
+            storage.audit(store, "moderator:verify", actor_hash=actor,
+                          watermark_id=report.detection.watermark_id, job_id=(report.job or {}).get("job_id"))
+            return [Reply(report.text())]
         if event.command in ("pause", "resume"):
             set_paused(store, event.command == "pause")
             storage.audit(store, f"moderator:{event.command}", actor_hash=actor)
@@ -86,3 +96,14 @@ class Moderation:
                 self.core.runner.poke()
             return [Reply(wording.text("mod.paused" if event.command == "pause" else "mod.resumed", lang))]
         return []
+
+    async def _verify(self, clip: bytes):  # type: ignore[no-untyped-def]
+        from zaobot.verify import verify_clip
+
+        def run():  # type: ignore[no-untyped-def]
+            with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
+                tmp.write(clip)
+                tmp.flush()
+                return verify_clip(Path(tmp.name), self.core.store)
+
+        return await asyncio.to_thread(run)

@@ -122,26 +122,49 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     command = head[1:].split("@", 1)[0].lower()
     reply_to = message.reply_to_message
     reply_text = (reply_to.caption or reply_to.text or "") if reply_to else ""
+    media = _media_of(reply_to) if reply_to else None
+    fetch = _fetcher(context, media[0]) if media else None
     await _answer(update, context, Event(kind="command", command=command, text=rest.strip(),
-                                         reply_to_text=reply_text, **_base(update)))
+                                         reply_to_text=reply_text, fetch_bytes=fetch,
+                                         file_size=media[1] if media else None, **_base(update)))
+
+
+def _media_of(message) -> tuple[str, int | None] | None:  # type: ignore[no-untyped-def]
+    """(file_id, size) of a photo, video or document in a message."""
+    if message.photo:
+        item = message.photo[-1]  # the largest size
+        return item.file_id, item.file_size
+    for attachment in (message.video, message.document, message.animation):
+        if attachment is not None:
+            return attachment.file_id, attachment.file_size
+    return None
+
+
+def _fetcher(context: ContextTypes.DEFAULT_TYPE, file_id: str):  # type: ignore[no-untyped-def]
+    async def fetch() -> bytes:
+        tg_file = await with_retries(lambda: context.bot.get_file(file_id))
+        return bytes(await tg_file.download_as_bytearray())
+
+    return fetch
 
 
 async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     assert message is not None
-    if message.photo:
-        item = message.photo[-1]  # the largest size
-        file_id, size = item.file_id, item.file_size
+    media = _media_of(message)
+    if media is None:
+        return
+    caption = message.caption or ""
+    fetch = _fetcher(context, media[0])
+    if caption.startswith("/"):  # a clip sent with the caption /verify
+        head, _, rest = caption.partition(" ")
+        event = Event(kind="command", command=head[1:].split("@", 1)[0].lower(), text=rest.strip(),
+                      fetch_bytes=fetch, file_size=media[1], **_base(update))
+    elif message.video is not None or message.animation is not None:
+        event = Event(kind="text", text="", **_base(update))  # a video is no selfie: answered with help
     else:
-        assert message.document is not None
-        file_id, size = message.document.file_id, message.document.file_size
-
-    async def fetch() -> bytes:
-        tg_file = await with_retries(lambda: context.bot.get_file(file_id))
-        return bytes(await tg_file.download_as_bytearray())
-
-    await _answer(update, context, Event(kind="photo", text=message.caption or "", fetch_bytes=fetch,
-                                         file_size=size, **_base(update)))
+        event = Event(kind="photo", text=caption, fetch_bytes=fetch, file_size=media[1], **_base(update))
+    await _answer(update, context, event)
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -177,7 +200,7 @@ def build_application(settings: Settings, core: Conversation) -> Application:
     )
     app.bot_data["core"] = core
     app.add_handler(MessageHandler(filters.COMMAND, on_command))
-    app.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL, on_media))
+    app.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL | filters.VIDEO | filters.ANIMATION, on_media))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
     app.add_handler(CallbackQueryHandler(on_callback))
     app.add_error_handler(on_error)

@@ -160,7 +160,7 @@ class JobRunner:
             if selfie is None:
                 raise FileNotFoundError("selfie expired")
             result = await loop.run_in_executor(self._pool, render_job, job["id"], selfie["file"], job["scene"],
-                                                self.settings.provider)
+                                                self.settings.provider, job["watermark_id"])
             path = Path(str(result["path"]))
             try:
                 user_hash = self.store.user_hash(job["platform"] or "", self._platform_user_id(job))

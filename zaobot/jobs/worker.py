@@ -25,6 +25,7 @@ class JobCancelled(Exception):
 @dataclass
 class _Worker:
     settings: Settings
+    secret: str
     engine: Engine
     media: MediaStore
     library: SceneLibrary
@@ -37,12 +38,13 @@ _worker: _Worker | None = None
 
 def init_worker(settings: Settings, secret: str, progress: "Queue[tuple[str, int, int]] | None") -> None:
     global _worker
-    _worker = _Worker(settings=settings, engine=create_engine(settings),
+    _worker = _Worker(settings=settings, secret=secret, engine=create_engine(settings),
                       media=MediaStore(settings.data_dir / "media", secret),
                       library=SceneLibrary(settings.scene_dirs), progress=progress)
 
 
-def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str) -> dict[str, object]:
+def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str,
+               watermark_id: str | None = None) -> dict[str, object]:
     """Render one job to a private temp file; the caller stores (encrypts) and deletes it."""
     w = _worker
     if w is None:
@@ -74,7 +76,8 @@ def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str)
         start = time.perf_counter()
         try:
             result = render_scene(source, scene, w.engine, Path(tmp), job_id=job_id, provider=provider,
-                                  crf=w.settings.video_crf, preset=w.settings.video_preset, progress=progress)
+                                  crf=w.settings.video_crf, preset=w.settings.video_preset, progress=progress,
+                                  watermark_id=watermark_id, secret=w.secret)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
