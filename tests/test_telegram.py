@@ -266,6 +266,22 @@ def test_moderator_commands_and_refusal_for_others(bot, fake, demo_selfie_bytes)
             "moderator:ban", "moderator:unban", "moderator:pause", "moderator:resume", "purge:moderator"} <= actions
 
 
+def test_verify_a_delivered_clip(bot, fake, demo_selfie_bytes):
+    user = 191
+    bot.consent(user)
+    video = render(fake, user, demo_selfie_bytes)
+    job_id = video.params["caption"].rsplit("Job ", 1)[1].strip()
+    since = fake.mark()
+    fake.send_document(user, video_of(video), "clip.mp4", "video/mp4", caption="/verify")
+    fake.wait_text(user, "don't know that command", 20, since)
+    fake.send_document(MODERATOR, video_of(video), "clip.mp4", "video/mp4", caption="/verify")
+    report = fake.wait_text(MODERATOR, "Invisible watermark: FOUND", 60, since)
+    assert job_id in report.params["text"] and "User: exists" in report.params["text"]
+    watermark = bot.rows("SELECT watermark_id FROM jobs WHERE id = ?", job_id)[0]["watermark_id"]
+    assert watermark in report.params["text"]
+    assert bot.rows("SELECT * FROM audit WHERE action = 'moderator:verify' AND job_id = ?", job_id)
+
+
 def test_ten_users_at_once_and_help_stays_fast(bot, fake, demo_selfie_bytes):
     users = list(range(201, 211))
     for user in users:

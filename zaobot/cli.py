@@ -62,9 +62,12 @@ def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, 
     finally:
         bar.close()
         engine.close()
+    from zaobot.media.provenance import sign_in_place
+
+    signed = sign_in_place(result.path, result.job_id, settings)
     _audit_cli_render(settings, result)
     typer.echo(f"wrote {result.path} ({result.frames} frames, job {result.job_id}, watermark {result.watermark_id}, "
-               "labelled AI-generated)")
+               f"labelled AI-generated{', C2PA-signed' if signed else ''})")
 
 
 def _audit_cli_render(settings: Settings, result) -> None:  # type: ignore[no-untyped-def]
@@ -185,6 +188,21 @@ def verify(clip: Path = typer.Argument(..., help="A clip to check (as received, 
     finally:
         store.close()
     typer.echo(report.text())
+
+
+c2pa_app = typer.Typer(no_args_is_help=True, help="C2PA signing certificates.")
+app.add_typer(c2pa_app, name="c2pa")
+
+
+@c2pa_app.command("init")
+def c2pa_init(directory: Optional[Path] = typer.Option(None, "--dir", help="Default: $ZAOBOT_DATA_DIR/c2pa")) -> None:
+    """Make a self-signed ES256 chain for testing C2PA signing (use a real certificate in production)."""
+    from zaobot.media.provenance import make_test_chain
+
+    target = directory or get_settings().data_dir / "c2pa"
+    root, chain, key = make_test_chain(target)
+    typer.echo(f"ZAOBOT_C2PA_CERT={chain}\nZAOBOT_C2PA_KEY={key}\nZAOBOT_C2PA_TRUST={root}")
+    typer.echo("(a self-signed test chain: validators trust it only with ZAOBOT_C2PA_TRUST)", err=True)
 
 
 @app.command("purge-user")

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     max_queue: int = Field(50, validation_alias="ZAOBOT_MAX_QUEUE", ge=1)
     sweep_interval_s: float = Field(600, validation_alias="ZAOBOT_SWEEP_INTERVAL_S")
 
+    # C2PA (optional): the operator's signing certificate chain and key, and the trust anchor for checks.
+    c2pa_cert: Path | None = Field(None, validation_alias="ZAOBOT_C2PA_CERT")
+    c2pa_key: Path | None = Field(None, validation_alias="ZAOBOT_C2PA_KEY")
+    c2pa_trust: Path | None = Field(None, validation_alias="ZAOBOT_C2PA_TRUST")
+
     # Platforms (used by `zaobot serve`). Tokens are secrets: never logged, hidden from repr.
     telegram_bot_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_api_base_url: str = Field("https://api.telegram.org/bot", validation_alias="TELEGRAM_API_BASE_URL")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from zaobot.config import Settings
 from zaobot.media.images import decode_image
+from zaobot.media.provenance import sign_in_place
 from zaobot.media.scenes import SceneLibrary
 from zaobot.models import Engine, create_engine
 from zaobot.pipeline import render_scene
@@ -78,6 +79,7 @@ def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str,
             result = render_scene(source, scene, w.engine, Path(tmp), job_id=job_id, provider=provider,
                                   crf=w.settings.video_crf, preset=w.settings.video_preset, progress=progress,
                                   watermark_id=watermark_id, secret=w.secret)
+            sign_in_place(Path(tmp), job_id, w.settings)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
