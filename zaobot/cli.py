@@ -40,11 +40,15 @@ def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, 
 
     if not selfie.is_file():
         raise _fail(f"no such file: {selfie}")
+    from zaobot.models.onnx_session import ModelError
+
     try:
         scene = SceneLibrary(settings.scene_dirs).find(scene_keyword)
         engine = create_engine(settings)
     except UserFacingError as err:
         raise _fail(err.message(lang)) from None  # type: ignore[arg-type]
+    except ModelError as err:
+        raise _fail(f"cannot use the inswapper engine: {err}") from None
     configured = settings.secret_key.get_secret_value() if settings.secret_key else None
     secret = resolve_secret(configured, settings.data_dir, require=False)  # keys the invisible watermark
     bar = tqdm(total=scene.frames, unit="frame", desc=f"rendering {scene.keyword}", disable=None, file=sys.stderr)
@@ -87,10 +91,13 @@ def swap(
     scene: str = typer.Option("demo", "--scene", "-s", help="Scene keyword."),
     output: Path = typer.Option(Path("out.mp4"), "--output", "-o", help="Where to write the MP4."),
     lang: str = typer.Option("en", help="Language of messages: en or zh."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="mesh, inswapper or auto (default: ZAOBOT_ENGINE)."),
 ) -> None:
     """Swap the face in SELFIE into a scene and write a labelled MP4."""
     setup_logging()
-    _render(get_settings(), selfie, scene, output, lang)
+    if engine not in (None, "mesh", "inswapper", "auto"):
+        raise _fail("--engine must be mesh, inswapper or auto")
+    _render(get_settings(**({"engine": engine} if engine else {})), selfie, scene, output, lang)
 
 
 @app.command()

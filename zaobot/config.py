@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     scenes_dir: Path | None = Field(None, validation_alias="ZAOBOT_SCENES_DIR")
     secret_key: SecretStr | None = Field(None, validation_alias="ZAOBOT_SECRET_KEY")
 
+    # inswapper engine: frames per inference batch, and TensorRT when onnxruntime-gpu has it.
+    onnx_batch_size: int = Field(8, validation_alias="ZAOBOT_ONNX_BATCH_SIZE", ge=1)
+    onnx_tensorrt: bool = Field(False, validation_alias="ZAOBOT_ONNX_TENSORRT")
+
     # Selfie intake limits: why they exist is explained in zaobot/media/images.py.
     max_upload_bytes: int = Field(20 * 1024 * 1024, validation_alias="ZAOBOT_MAX_UPLOAD_BYTES")
     max_image_pixels: int = Field(40_000_000, validation_alias="ZAOBOT_MAX_IMAGE_PIXELS")

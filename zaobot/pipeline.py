@@ -113,6 +113,17 @@ class _Encoder:
             raise self._error
 
 
+def swapped(engine: Engine, pairs: Iterator[tuple[np.ndarray, np.ndarray | None]], source: object,
+            timer: StageTimer) -> Iterator[np.ndarray]:
+    """Frames with the face swapped: batched when the engine batches (inswapper), else frame by frame."""
+    stream = getattr(engine, "swap_stream", None)
+    if stream is not None:
+        yield from stream(pairs, source, timer)
+        return
+    for frame, landmarks in pairs:
+        yield engine.swap_frame(frame, landmarks, source, timer)
+
+
 def render_scene(
     source: object,
     scene: Scene,
@@ -141,10 +152,8 @@ def render_scene(
                     audio_from=scene.clip, metadata=aigc_metadata(job_id, provider, scene)) as writer:
         encoder = _Encoder(writer, timer)
         try:
-            for index, frame in enumerate(_decoded(scene.clip, timer)):
-                out = engine.swap_frame(frame, analysis.at(index), source, timer)
-                if out is frame:
-                    out = frame.copy()
+            pairs = ((frame, analysis.at(i)) for i, frame in enumerate(_decoded(scene.clip, timer)))
+            for out in swapped(engine, pairs, source, timer):
                 with timer.stage("label"):
                     burn_label(out, label)
                 if mark is not None:

@@ -10,22 +10,31 @@ from zaobot.models.engine import Engine
 
 log = logging.getLogger(__name__)
 
-INSWAPPER_FILES = ("inswapper_128.onnx",)
 
 
 def inswapper_available(models_dir: Path) -> bool:
-    root = Path(models_dir).expanduser()
-    return all((root / name).is_file() for name in INSWAPPER_FILES)
+    from zaobot.models.inswapper import model_paths
+
+    swapper, arcface = model_paths(models_dir)
+    return swapper.is_file() and arcface is not None
 
 
 def create_engine(settings: Settings) -> Engine:
-    """`mesh`, `inswapper`, or `auto` (inswapper when its model files exist, else mesh)."""
+    """`mesh`, `inswapper`, or `auto` (inswapper when its model files exist and load, else mesh)."""
     choice = settings.engine
     if choice == "inswapper" or (choice == "auto" and inswapper_available(settings.models_dir)):
-        # The ONNX engine is tracked in its own issue; until it lands, say so plainly.
-        if choice == "inswapper":
-            raise RuntimeError("the inswapper engine is not available in this build; use ZAOBOT_ENGINE=mesh")
-        log.warning("inswapper model files found, but this build only has the mesh engine; using mesh")
+        from zaobot.models.inswapper import InswapperEngine
+        from zaobot.models.onnx_session import ModelError
+
+        try:
+            engine = InswapperEngine(settings)
+            log.info("engine: inswapper on %s (batch %d), models from %s", engine.provider, engine.batch_size,
+                     settings.models_dir)
+            return engine
+        except ModelError as err:
+            if choice == "inswapper":
+                raise
+            log.warning("inswapper models found but unusable (%s); using the mesh engine", err)
     from zaobot.models.mesh import MeshEngine
 
     log.info("engine: mesh (embedded, CPU, no downloaded weights)")

@@ -46,6 +46,21 @@ def count_faces(boxes: list[FaceBox]) -> int:
     return sum(1 for b in boxes if b.w >= max(24.0, 0.25 * largest))
 
 
+def locate_face(analyzer: FaceAnalyzer, selfie: np.ndarray, min_face_px: int) -> np.ndarray:
+    """The 478 landmarks of the selfie's one usable face; raises the specific SelfieError otherwise."""
+    boxes = analyzer.detect(selfie)
+    faces = count_faces(boxes)
+    if faces == 0:
+        raise NoFace()
+    if faces > 1:
+        raise MultipleFaces(count=faces)
+    points = analyzer.landmarks(selfie, boxes[0])
+    if points is None:
+        raise NoFace()
+    validate_face(points, min_face_px)
+    return points
+
+
 def validate_face(points: np.ndarray, min_face_px: int) -> None:
     width = face_width(points)
     if width < min_face_px:
@@ -138,17 +153,7 @@ class MeshEngine:
         self._analyzer = FaceAnalyzer()
 
     def prepare_source(self, selfie: np.ndarray) -> MeshSource:
-        boxes = self._analyzer.detect(selfie)
-        faces = count_faces(boxes)
-        if faces == 0:
-            raise NoFace()
-        if faces > 1:
-            raise MultipleFaces(count=faces)
-        points = self._analyzer.landmarks(selfie, boxes[0])
-        if points is None:
-            raise NoFace()
-        validate_face(points, self.min_face_px)
-        return build_source(selfie, points)
+        return build_source(selfie, locate_face(self._analyzer, selfie, self.min_face_px))
 
     def swap_frame(
         self, frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSource, timer: StageTimer

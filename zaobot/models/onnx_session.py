@@ -1,0 +1,122 @@
+"""Thin onnxruntime wrappers: provider choice with CPU fallback, signature checks, a batch axis."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(RuntimeError):
+    """An operator-supplied model is missing, corrupt or not the model we expect."""
+
+
+@dataclass(frozen=True)
+class Port:
+    """Expected input/output: trailing shape (after the batch axis)."""
+
+    shape: tuple[int, ...]
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ModelError("onnxruntime is not installed: pip install 'zaobot[cpu]' (or '[gpu]')") from None
+    return onnxruntime
+
+
+def choose_providers(prefer_gpu: bool = True, tensorrt: bool = False) -> list[str]:
+    available = _runtime().get_available_providers()
+    wanted = (["TensorrtExecutionProvider"] if tensorrt else []) + (["CUDAExecutionProvider"] if prefer_gpu else [])
+    return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
+
+
+def with_batch_axis(path: Path, cache_dir: Path) -> Path:
+    """A copy of the model whose inputs and outputs have a symbolic batch axis (cached beside it)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    changed = False
+    for value in list(model.graph.input) + list(model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value"):
+            dims[0].ClearField("dim_value")
+            dims[0].dim_param = "batch"
+            changed = True
+    if not changed:
+        return path
+    del model.graph.value_info[:]  # inferred shapes may carry the old fixed batch
+    for target in (path.parent, cache_dir):
+        copy = target / f"{path.stem}.batch.onnx"
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            if not copy.exists() or copy.stat().st_mtime < path.stat().st_mtime:
+                onnx.save(model, str(copy))
+            return copy
+        except OSError:
+            continue
+    return path
+
+
+class OnnxModel:
+    """One ONNX model on the best available provider, checked against the signature we need."""
+
+    def __init__(self, path: Path, inputs: Sequence[Port], outputs: Sequence[Port], *, providers: list[str],
+                 cache_dir: Path, name: str) -> None:
+        ort = _runtime()
+        if not path.is_file():
+            raise ModelError(f"{name}: model file not found: {path}")
+        self.name = name
+        try:
+            model_path = with_batch_axis(path, cache_dir)
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
+            self.session = ort.InferenceSession(str(model_path), options, providers=providers)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - onnx/onnxruntime raise many types for bad files
+            raise ModelError(f"{name}: {path.name} is not a loadable ONNX model ({type(exc).__name__})") from None
+        active = self.session.get_providers()
+        if providers[0] != "CPUExecutionProvider" and providers[0] not in active:
+            log.warning("%s: %s failed to load; running on CPU", name, providers[0])
+        self.provider = active[0]
+        self._check(self.session.get_inputs(), inputs, "inputs")
+        self._check(self.session.get_outputs(), outputs, "outputs")
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.batch_ok = self._dynamic_batch()
+
+    def _check(self, actual, expected: Sequence[Port], what: str) -> None:  # type: ignore[no-untyped-def]
+        if len(actual) != len(expected):
+            raise ModelError(f"{self.name}: expected {len(expected)} {what}, found {len(actual)}")
+        for got, want in zip(actual, expected):
+            tail = tuple(got.shape[1:])
+            if len(tail) != len(want.shape) or any(isinstance(a, int) and a != b for a, b in zip(tail, want.shape)):
+                raise ModelError(f"{self.name}: {what[:-1]} {got.name!r} has shape {got.shape}, "
+                                 f"expected [N, {', '.join(map(str, want.shape))}]")
+
+    def _dynamic_batch(self) -> bool:
+        return all(not isinstance(i.shape[0], int) for i in self.session.get_inputs())
+
+    def run(self, *arrays: np.ndarray) -> np.ndarray:
+        """Run on a batch; splits it when the model only takes batches of one."""
+        if self.batch_ok or arrays[0].shape[0] == 1:
+            return self._run(arrays)
+        return np.concatenate([self._run(tuple(a[i:i + 1] for a in arrays)) for i in range(arrays[0].shape[0])])
+
+    def _run(self, arrays: tuple[np.ndarray, ...]) -> np.ndarray:
+        feeds = {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in zip(self.input_names, arrays)}
+        if self.provider == "CPUExecutionProvider":
+            return self.session.run(self.output_names[:1], feeds)[0]
+        binding = self.session.io_binding()  # GPU: bind once, copy the output back once
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, value)
+        binding.bind_output(self.output_names[0], "cuda")
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
