@@ -115,24 +115,33 @@ def scenes_add(
     license: str = typer.Option("", "--license", help="Licence of the clip."),
     attribution: str = typer.Option("", help="Attribution / source."),
     face: str = typer.Option("largest", help="Which face to replace: largest, left or right (first frame)."),
+    detector: str = typer.Option("auto", help="auto (SCRFD when the operator has det_10g.onnx), scrfd or mediapipe."),
 ) -> None:
     """Add a scene and analyse it once (face track and landmarks, smoothed)."""
     from zaobot.media.scenes import add_scene
     from zaobot.media.video import probe
+    from zaobot.models.scrfd import load_detector
 
     setup_logging()
     settings = get_settings()
     if face not in ("largest", "left", "right"):
         raise _fail("--face must be largest, left or right")
+    if detector not in ("auto", "scrfd", "mediapipe"):
+        raise _fail("--detector must be auto, scrfd or mediapipe")
+    scrfd = None if detector == "mediapipe" else load_detector(settings.models_dir, settings.data_dir / "model-cache")
+    if detector == "scrfd" and scrfd is None:
+        raise _fail(f"SCRFD (buffalo_l/det_10g.onnx) not found or unusable in {settings.models_dir}")
     try:
         total = probe(clip).frames if clip.is_file() else None
         with tqdm(total=total, unit="frame", desc="analysing", disable=None, file=sys.stderr) as bar:
             scene = add_scene(clip, settings.writable_scenes_dir, keywords=keyword, title=title, license=license,
-                              attribution=attribution, face=face, progress=bar.update)  # type: ignore[arg-type]
+                              attribution=attribution, face=face, progress=bar.update,  # type: ignore[arg-type]
+                              detector=scrfd)
     except SceneError as err:
         raise _fail(f"cannot add scene: {err}") from None
     coverage = float(scene.analysis.present.mean())
-    typer.echo(f"added scene {scene.keyword!r} ({scene.frames} frames, face in {coverage:.0%}) at {scene.directory}")
+    typer.echo(f"added scene {scene.keyword!r} ({scene.frames} frames, face in {coverage:.0%}, "
+               f"{'SCRFD + mesh' if scrfd else 'mesh'} analysis) at {scene.directory}")
 
 
 @scenes_app.command("list")

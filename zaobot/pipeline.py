@@ -152,7 +152,9 @@ def render_scene(
                     audio_from=scene.clip, metadata=aigc_metadata(job_id, provider, scene)) as writer:
         encoder = _Encoder(writer, timer)
         try:
-            pairs = ((frame, analysis.at(i)) for i, frame in enumerate(_decoded(scene.clip, timer)))
+            # Engines that align on 5 points (inswapper) get the keypoints, others the full mesh.
+            face_at = analysis.keypoints_at if getattr(engine, "uses_keypoints", False) else analysis.at
+            pairs = ((frame, face_at(i)) for i, frame in enumerate(_decoded(scene.clip, timer)))
             for out in swapped(engine, pairs, source, timer):
                 with timer.stage("label"):
                     burn_label(out, label)

@@ -60,15 +60,33 @@ def file_sha256(path: Path) -> str:
 
 @dataclass(frozen=True)
 class SceneAnalysis:
-    """Per-frame landmarks of the face to replace (smoothed), and where it is absent."""
+    """Per-frame landmarks of the face to replace (smoothed), and where it is absent.
+
+    When the operator has SCRFD, its 5 keypoints are kept too (better on profiles and small
+    faces); engines that align on 5 points (inswapper) prefer them.
+    """
 
     landmarks: np.ndarray  # float32 (T, 478, 2)
     present: np.ndarray  # bool (T,)
+    keypoints: np.ndarray | None = None  # float32 (T, 5, 2) from SCRFD
+    keypoints_present: np.ndarray | None = None  # bool (T,)
 
     def at(self, index: int) -> np.ndarray | None:
         if index >= len(self.present) or not self.present[index]:
             return None
         return self.landmarks[index]
+
+    def keypoints_at(self, index: int) -> np.ndarray | None:
+        """The 5 alignment keypoints of frame `index`: SCRFD's when available, else from the mesh."""
+        if self.keypoints is not None and self.keypoints_present is not None and index < len(self.keypoints_present) \
+                and self.keypoints_present[index]:
+            return self.keypoints[index]
+        landmarks = self.at(index)
+        if landmarks is None:
+            return None
+        from zaobot.models.topology import five_keypoints
+
+        return five_keypoints(landmarks)
 
     def face_boxes(self) -> list[tuple[int, int, int, int]]:
         """Bounding box of the face in every frame where it is present."""
@@ -113,7 +131,10 @@ class Scene:
         with np.load(path) as data:
             if int(data["version"]) != ANALYSIS_VERSION or str(data["clip_sha256"]) != self.clip_sha256:
                 raise SceneError(f"analysis of scene {self.keyword!r} is stale: run `zaobot scenes add` again")
-            return SceneAnalysis(landmarks=data["landmarks"].astype(np.float32), present=data["present"].astype(bool))
+            keypoints = data["keypoints"].astype(np.float32) if "keypoints" in data else None
+            kp_present = data["keypoints_present"].astype(bool) if "keypoints_present" in data else None
+            return SceneAnalysis(landmarks=data["landmarks"].astype(np.float32), present=data["present"].astype(bool),
+                                 keypoints=keypoints, keypoints_present=kp_present)
 
     @classmethod
     def load(cls, directory: Path) -> "Scene":
@@ -185,7 +206,8 @@ def follow_face(per_frame: list[list[np.ndarray]], how: FacePick = "largest") ->
     track was last seen, so a second actor never takes over the track.
     """
     count = len(per_frame)
-    track = np.zeros((count, 478, 2), np.float32)
+    shape = next((faces[0].shape for faces in per_frame if faces), (478, 2))
+    track = np.zeros((count, *shape), np.float32)
     found = np.zeros(count, bool)
     last: np.ndarray | None = None
     for i, faces in enumerate(per_frame):
@@ -239,19 +261,59 @@ def smooth_track(track: np.ndarray, present: np.ndarray) -> np.ndarray:
     return out
 
 
-def analyse_frames(frames: Iterable[np.ndarray], how: FacePick = "largest", progress: Progress | None = None) -> SceneAnalysis:
-    """Track and smooth the chosen face over frames (RGB). The only place scene detection runs."""
+def _match_keypoints(per_frame: list[list[np.ndarray]], landmarks: np.ndarray, present: np.ndarray,
+                     how: FacePick) -> tuple[np.ndarray, np.ndarray]:
+    """Pick, in each frame, the SCRFD face that is the mesh track's face (or follow it where the mesh lost it)."""
+    from zaobot.models.topology import five_keypoints
+
+    if not present.any():
+        return follow_face(per_frame, how)
+    count = len(per_frame)
+    track = np.zeros((count, 5, 2), np.float32)
+    found = np.zeros(count, bool)
+    last: np.ndarray | None = None
+    for i, faces in enumerate(per_frame):
+        reference = five_keypoints(landmarks[i]) if present[i] else last
+        if not faces or reference is None:
+            continue
+        chosen = min(faces, key=lambda f: float(np.linalg.norm(f.mean(axis=0) - reference.mean(axis=0))))
+        size = float(np.linalg.norm(reference[0] - reference[1])) or 1.0  # eye distance
+        if np.linalg.norm(chosen.mean(axis=0) - reference.mean(axis=0)) > size:
+            continue
+        track[i], found[i], last = chosen, True, chosen
+    return track, found
+
+
+def analyse_frames(frames: Iterable[np.ndarray], how: FacePick = "largest", progress: Progress | None = None,
+                   detector: object | None = None) -> SceneAnalysis:
+    """Track and smooth the chosen face over frames (RGB). The only place scene detection runs.
+
+    `detector` (SCRFD, optional) adds a 5-keypoint track beside the mesh landmarks."""
     from zaobot.models.landmarks import MeshTracker  # mediapipe loads only when analysing
 
     per_frame: list[list[np.ndarray]] = []
+    per_frame_kps: list[list[np.ndarray]] = []
+
+    def watched(source: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
+        for frame in source:
+            if detector is not None:
+                per_frame_kps.append([d.keypoints for d in detector.detect(frame)])  # type: ignore[attr-defined]
+            yield frame
+
     with MeshTracker() as tracker:
-        for faces in tracker.track(frames):
+        for faces in tracker.track(watched(frames)):
             per_frame.append(faces)
             if progress:
                 progress(1)
     track, found = follow_face(per_frame, how)
     track, present = fill_gaps(track, found)
-    return SceneAnalysis(landmarks=smooth_track(track, present).astype(np.float32), present=present)
+    landmarks = smooth_track(track, present).astype(np.float32)
+    if detector is None:
+        return SceneAnalysis(landmarks=landmarks, present=present)
+    kps, kps_found = _match_keypoints(per_frame_kps, landmarks, present, how)
+    kps, kps_present = fill_gaps(kps, kps_found)
+    return SceneAnalysis(landmarks=landmarks, present=present, keypoints=smooth_track(kps, kps_present),
+                         keypoints_present=kps_present)
 
 
 # ---------------------------------------------------------------- adding
@@ -285,8 +347,11 @@ def normalise_clip(src: Path, dst: Path) -> None:
 
 def save_analysis(directory: Path, analysis: SceneAnalysis, clip_sha256: str) -> None:
     tmp = directory / (ANALYSIS + ".part.npz")
+    extra = {}
+    if analysis.keypoints is not None and analysis.keypoints_present is not None:
+        extra = {"keypoints": analysis.keypoints.astype(np.float32), "keypoints_present": analysis.keypoints_present}
     np.savez_compressed(tmp, version=ANALYSIS_VERSION, clip_sha256=clip_sha256,
-                        landmarks=analysis.landmarks.astype(np.float32), present=analysis.present)
+                        landmarks=analysis.landmarks.astype(np.float32), present=analysis.present, **extra)
     tmp.replace(directory / ANALYSIS)
 
 
@@ -301,6 +366,7 @@ def add_scene(
     face: FacePick = "largest",
     progress: Progress | None = None,
     extra: dict[str, object] | None = None,
+    detector: object | None = None,
 ) -> Scene:
     """Add (or replace) a scene under `root` and analyse it once."""
     names = [normalise_keyword(k) for k in keywords if normalise_keyword(k)]
@@ -315,7 +381,7 @@ def add_scene(
     try:
         normalise_clip(Path(clip), staging / CLIP)
         info = probe(staging / CLIP)
-        analysis = analyse_frames(read_frames(staging / CLIP), face, progress)
+        analysis = analyse_frames(read_frames(staging / CLIP), face, progress, detector)
         if len(analysis.present) != info.frames:
             raise SceneError("frame count changed between probe and analysis")
         if not analysis.present.any():
@@ -335,6 +401,7 @@ def add_scene(
             "duration": round(info.frames / float(info.fps), 4),
             "clip_sha256": sha,
             "face_coverage": round(float(analysis.present.mean()), 4),
+            "detector": "scrfd+mediapipe" if analysis.keypoints is not None else "mediapipe",
             "extra": extra or {},
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -63,6 +63,7 @@ class InswapperSource:
 
 class InswapperEngine:
     name = "inswapper"
+    uses_keypoints = True  # the pipeline passes 5 keypoints per frame (SCRFD's when the scene has them)
 
     def __init__(self, settings: Settings, batch_size: int | None = None) -> None:
         swapper_path, arcface_path = model_paths(settings.models_dir)
@@ -97,7 +98,8 @@ class InswapperEngine:
     # ---------------------------------------------------------------- frames
 
     def _prepare(self, frames: list[np.ndarray], landmarks: list[np.ndarray | None]):  # type: ignore[no-untyped-def]
-        jobs = [(i, align_matrix(five_keypoints(lm), SWAP_SIZE)) for i, lm in enumerate(landmarks) if lm is not None]
+        jobs = [(i, align_matrix(lm if lm.shape == (5, 2) else five_keypoints(lm), SWAP_SIZE))
+                for i, lm in enumerate(landmarks) if lm is not None]
         if not jobs:
             return jobs, None
         crops = np.stack([crop(frames[i], m, SWAP_SIZE) for i, m in jobs]).astype(np.float32) / 255.0

@@ -68,13 +68,13 @@ class OnnxModel:
     """One ONNX model on the best available provider, checked against the signature we need."""
 
     def __init__(self, path: Path, inputs: Sequence[Port], outputs: Sequence[Port], *, providers: list[str],
-                 cache_dir: Path, name: str) -> None:
+                 cache_dir: Path, name: str, check_outputs: bool = True, batch_axis: bool = True) -> None:
         ort = _runtime()
         if not path.is_file():
             raise ModelError(f"{name}: model file not found: {path}")
         self.name = name
         try:
-            model_path = with_batch_axis(path, cache_dir)
+            model_path = with_batch_axis(path, cache_dir) if batch_axis else path
             options = ort.SessionOptions()
             options.log_severity_level = 3
             self.session = ort.InferenceSession(str(model_path), options, providers=providers)
@@ -87,7 +87,10 @@ class OnnxModel:
             log.warning("%s: %s failed to load; running on CPU", name, providers[0])
         self.provider = active[0]
         self._check(self.session.get_inputs(), inputs, "inputs")
-        self._check(self.session.get_outputs(), outputs, "outputs")
+        if check_outputs:
+            self._check(self.session.get_outputs(), outputs, "outputs")
+        elif len(self.session.get_outputs()) != len(outputs):
+            raise ModelError(f"{name}: expected {len(outputs)} outputs, found {len(self.session.get_outputs())}")
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.batch_ok = self._dynamic_batch()
@@ -109,6 +112,11 @@ class OnnxModel:
         if self.batch_ok or arrays[0].shape[0] == 1:
             return self._run(arrays)
         return np.concatenate([self._run(tuple(a[i:i + 1] for a in arrays)) for i in range(arrays[0].shape[0])])
+
+    def run_all(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """Every output, for one input batch (detectors)."""
+        feeds = {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in zip(self.input_names, arrays)}
+        return self.session.run(self.output_names, feeds)
 
     def _run(self, arrays: tuple[np.ndarray, ...]) -> np.ndarray:
         feeds = {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in zip(self.input_names, arrays)}

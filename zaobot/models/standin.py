@@ -108,3 +108,33 @@ def build_models_dir(root: Path, kind: Literal["identity", "tiny", "full"] = "ti
     build_inswapper(root / "inswapper_128.onnx", kind, **kw)  # type: ignore[arg-type]
     build_arcface(root / "buffalo_l" / "w600k_r50.onnx")
     return root
+
+
+def build_scrfd(path: Path, detections: list[tuple[int, int, int, list[float], list[float], float]]) -> Path:
+    """A stand-in SCRFD (det_10g signature: 9 outputs) that reports fixed detections, whatever the input.
+
+    Each detection is (stride, cell index, anchor, box distances l/t/r/b, keypoint offsets (10), score),
+    in stride units, for a 640x640 input: enough to check the decoding and its use end to end.
+    """
+    onnx, tp, helper, numpy_helper = _helpers()
+    image = helper.make_tensor_value_info("input.1", tp.FLOAT, [1, 3, "h", "w"])
+    outputs, nodes = [], []
+    arrays: dict[str, np.ndarray] = {}
+    for kind, width in (("score", 1), ("bbox", 4), ("kps", 10)):
+        for stride in (8, 16, 32):
+            rows = (640 // stride) ** 2 * 2
+            arrays[f"{kind}_{stride}"] = np.zeros((rows, width), np.float32)
+    for stride, cell, anchor, dist, kps, score in detections:
+        row = cell * 2 + anchor
+        arrays[f"score_{stride}"][row, 0] = score
+        arrays[f"bbox_{stride}"][row] = dist
+        arrays[f"kps_{stride}"][row] = kps
+    for name, value in arrays.items():  # insightface's order: scores, boxes, keypoints; strides 8, 16, 32
+        nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value, name + "_v")))
+        outputs.append(helper.make_tensor_value_info(name, tp.FLOAT, list(value.shape)))
+    graph = helper.make_graph(nodes, "scrfd_standin", [image], outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
