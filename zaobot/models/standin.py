@@ -27,10 +27,20 @@ def _helpers():  # type: ignore[no-untyped-def]
     return onnx, TensorProto, helper, numpy_helper
 
 
+def _save(graph, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    onnx, _, helper, _ = _helpers()
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
 def build_inswapper(path: Path, kind: Literal["identity", "tiny", "full"] = "tiny", *, batch: int | None = None,
                     channels: int = 256, layers: int = 9, seed: int = 0) -> Path:
     """Write a stand-in inswapper. `batch=1` makes a fixed-batch model (like the real file)."""
-    onnx, tp, helper, numpy_helper = _helpers()
+    _, tp, helper, numpy_helper = _helpers()
     rng = np.random.default_rng(seed)
     n = batch if batch is not None else "N"
     target = helper.make_tensor_value_info("target", tp.FLOAT, [n, 3, 128, 128])
@@ -75,18 +85,12 @@ def build_inswapper(path: Path, kind: Literal["identity", "tiny", "full"] = "tin
                   helper.make_node("Sigmoid", ["o"], ["output"])]
     emap = rng.standard_normal((512, 512)).astype(np.float32) / np.sqrt(512)
     inits.append(numpy_helper.from_array(emap, "emap"))  # the last initializer, as in inswapper_128.onnx
-    graph = helper.make_graph(nodes, "inswapper_standin", [target, source], [output], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+    return _save(helper.make_graph(nodes, "inswapper_standin", [target, source], [output], initializer=inits), path)
 
 
 def build_arcface(path: Path, seed: int = 1) -> Path:
     """A stand-in ArcFace: 8x8 average pooling, then a random projection to 512."""
-    onnx, tp, helper, numpy_helper = _helpers()
+    _, tp, helper, numpy_helper = _helpers()
     rng = np.random.default_rng(seed)
     image = helper.make_tensor_value_info("input.1", tp.FLOAT, ["N", 3, 112, 112])
     output = helper.make_tensor_value_info("683", tp.FLOAT, ["N", 512])
@@ -94,13 +98,7 @@ def build_arcface(path: Path, seed: int = 1) -> Path:
     nodes = [helper.make_node("AveragePool", ["input.1"], ["p"], kernel_shape=[8, 8], strides=[8, 8]),
              helper.make_node("Flatten", ["p"], ["f"], axis=1),
              helper.make_node("MatMul", ["f", "proj"], ["683"])]
-    graph = helper.make_graph(nodes, "arcface_standin", [image], [output], initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+    return _save(helper.make_graph(nodes, "arcface_standin", [image], [output], initializer=inits), path)
 
 
 def build_models_dir(root: Path, kind: Literal["identity", "tiny", "full"] = "tiny", **kw: object) -> Path:
@@ -116,7 +114,7 @@ def build_scrfd(path: Path, detections: list[tuple[int, int, int, list[float], l
     Each detection is (stride, cell index, anchor, box distances l/t/r/b, keypoint offsets (10), score),
     in stride units, for a 640x640 input: enough to check the decoding and its use end to end.
     """
-    onnx, tp, helper, numpy_helper = _helpers()
+    _, tp, helper, numpy_helper = _helpers()
     image = helper.make_tensor_value_info("input.1", tp.FLOAT, [1, 3, "h", "w"])
     outputs, nodes = [], []
     arrays: dict[str, np.ndarray] = {}
@@ -132,9 +130,4 @@ def build_scrfd(path: Path, detections: list[tuple[int, int, int, list[float], l
     for name, value in arrays.items():  # insightface's order: scores, boxes, keypoints; strides 8, 16, 32
         nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value, name + "_v")))
         outputs.append(helper.make_tensor_value_info(name, tp.FLOAT, list(value.shape)))
-    graph = helper.make_graph(nodes, "scrfd_standin", [image], outputs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+    return _save(helper.make_graph(nodes, "scrfd_standin", [image], outputs), path)
