@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     # inswapper engine: frames per inference batch, and TensorRT when onnxruntime-gpu has it.
     onnx_batch_size: int = Field(8, validation_alias="ZAOBOT_ONNX_BATCH_SIZE", ge=1)
     onnx_tensorrt: bool = Field(False, validation_alias="ZAOBOT_ONNX_TENSORRT")
+    onnx_fp16: bool = Field(False, validation_alias="ZAOBOT_ONNX_FP16")  # TensorRT only
 
     # Selfie intake limits: why they exist is explained in zaobot/media/images.py.
     max_upload_bytes: int = Field(20 * 1024 * 1024, validation_alias="ZAOBOT_MAX_UPLOAD_BYTES")

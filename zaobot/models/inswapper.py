@@ -73,7 +73,7 @@ class InswapperEngine:
         cache = settings.data_dir / "model-cache"
         self.swapper = OnnxModel(swapper_path, [Port((3, SWAP_SIZE, SWAP_SIZE)), Port((512,))],
                                  [Port((3, SWAP_SIZE, SWAP_SIZE))], providers=providers, cache_dir=cache,
-                                 name="inswapper")
+                                 name="inswapper", fp16=settings.onnx_fp16)
         self.arcface = OnnxModel(arcface_path, [Port((3, ARC_SIZE, ARC_SIZE))], [Port((512,))],
                                  providers=providers, cache_dir=cache, name="arcface")
         self.emap = load_emap(swapper_path)

@@ -37,6 +37,18 @@ def choose_providers(prefer_gpu: bool = True, tensorrt: bool = False) -> list[st
     return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
 
 
+def provider_options(providers: list[str], fp16: bool, cache_dir: Path) -> list:  # type: ignore[type-arg]
+    """Provider list for InferenceSession; TensorRT gets FP16 and an engine cache when asked."""
+    out: list = []  # type: ignore[type-arg]
+    for name in providers:
+        if name == "TensorrtExecutionProvider":
+            out.append((name, {"trt_fp16_enable": fp16, "trt_engine_cache_enable": True,
+                               "trt_engine_cache_path": str(cache_dir / "trt")}))
+        else:
+            out.append(name)
+    return out
+
+
 def with_batch_axis(path: Path, cache_dir: Path) -> Path:
     """A copy of the model whose inputs and outputs have a symbolic batch axis (cached beside it)."""
     import onnx
@@ -68,7 +80,8 @@ class OnnxModel:
     """One ONNX model on the best available provider, checked against the signature we need."""
 
     def __init__(self, path: Path, inputs: Sequence[Port], outputs: Sequence[Port], *, providers: list[str],
-                 cache_dir: Path, name: str, check_outputs: bool = True, batch_axis: bool = True) -> None:
+                 cache_dir: Path, name: str, check_outputs: bool = True, batch_axis: bool = True,
+                 fp16: bool = False) -> None:
         ort = _runtime()
         if not path.is_file():
             raise ModelError(f"{name}: model file not found: {path}")
@@ -77,7 +90,8 @@ class OnnxModel:
             model_path = with_batch_axis(path, cache_dir) if batch_axis else path
             options = ort.SessionOptions()
             options.log_severity_level = 3
-            self.session = ort.InferenceSession(str(model_path), options, providers=providers)
+            self.session = ort.InferenceSession(str(model_path), options,
+                                                providers=provider_options(providers, fp16, cache_dir))
         except ModelError:
             raise
         except Exception as exc:  # noqa: BLE001 - onnx/onnxruntime raise many types for bad files
