@@ -18,6 +18,7 @@ from zaobot.handlers.core import Conversation
 from zaobot.jobs import JobRunner
 from zaobot.media.scenes import SceneLibrary
 from zaobot.models.factory import create_engine
+from zaobot.storage.store import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 async def _sweeper(store: storage.Store, interval: float) -> None:
     while True:
         try:
-            result = await asyncio.to_thread(storage.sweep, store)
+            result = await in_thread(store, storage.sweep)
             log.info("retention sweep: %s", vars(result))
         except Exception:  # noqa: BLE001 - keep sweeping
             log.exception("retention sweep failed")

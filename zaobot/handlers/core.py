@@ -23,7 +23,7 @@ from zaobot.handlers.selfie_check import SelfieChecker
 from zaobot.jobs import JobRunner, RunnerHooks, is_paused
 from zaobot.media.scenes import SceneLibrary
 from zaobot.storage import Store
-from zaobot.storage.store import iso, utcnow
+from zaobot.storage.store import in_thread, iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ class Conversation:
     async def _delete(self, event: Event, lang: wording.Lang) -> list[Reply]:
         if event.text != "delete:yes":
             return [Reply(wording.text("delete.kept", lang))]
-        receipt = await asyncio.to_thread(storage.purge_user, self.store, event.platform, event.user_id)
+        receipt = await in_thread(self.store, storage.purge_user, event.platform, event.user_id)
         return [Reply(receipt.text(lang))]
 
     # ---------------------------------------------------------------- helpers

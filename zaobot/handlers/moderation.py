@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import tempfile
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 from zaobot import storage, wording
 from zaobot.handlers.events import Event, Reply
 from zaobot.jobs import set_paused
+from zaobot.storage.store import in_thread
 
 if TYPE_CHECKING:
     from zaobot.handlers.core import Conversation
@@ -70,8 +70,8 @@ class Moderation:
                 return [Reply(wording.text("mod.not_found", lang, what=first))]
             return done(f"unban {first}")
         if event.command == "purge":
-            receipt = await asyncio.to_thread(storage.purge_user, store, event.platform, first,
-                                              reason="moderator", actor_hash=actor)
+            receipt = await in_thread(store, storage.purge_user, event.platform, first, reason="moderator",
+                                      actor_hash=actor)
             return done(f"purge {first}: " + json.dumps(receipt.removed))
         if event.command == "reports":
             storage.audit(store, "moderator:reports", actor_hash=actor)
@@ -100,10 +100,10 @@ class Moderation:
     async def _verify(self, clip: bytes):  # type: ignore[no-untyped-def]
         from zaobot.verify import verify_clip
 
-        def run():  # type: ignore[no-untyped-def]
+        def run(store):  # type: ignore[no-untyped-def]
             with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
                 tmp.write(clip)
                 tmp.flush()
-                return verify_clip(Path(tmp.name), self.core.store)
+                return verify_clip(Path(tmp.name), store)
 
-        return await asyncio.to_thread(run)
+        return await in_thread(self.core.store, run)

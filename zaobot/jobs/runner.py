@@ -25,7 +25,7 @@ from zaobot.jobs.worker import JobCancelled, init_worker, render_job
 from zaobot.storage import Store, attach_output, get_job, set_status
 from zaobot.storage.db import transaction
 from zaobot.storage.media import TamperedFile
-from zaobot.storage.store import utcnow
+from zaobot.storage.store import in_thread, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class JobRunner:
             path = Path(str(result["path"]))
             try:
                 user_hash = self.store.user_hash(job["platform"] or "", self._platform_user_id(job))
-                await asyncio.to_thread(attach_output, self.store, job, user_hash, path)
+                await in_thread(self.store, attach_output, job, user_hash, path)
             finally:
                 path.unlink(missing_ok=True)
             self._avg_seconds = 0.7 * self._avg_seconds + 0.3 * float(result["seconds"])  # type: ignore[arg-type]

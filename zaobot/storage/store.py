@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from typing import Callable, TypeVar
 
 import sqlite_utils
 
@@ -41,6 +43,27 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def clone(self) -> "Store":
+        """The same store on a connection of its own, for work on another thread: a shared
+        connection would let one thread's statements run inside another thread's transaction."""
+        return replace(self, db=connect(self.settings.data_dir))
+
+
+T = TypeVar("T")
+
+
+async def in_thread(store: Store, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Run fn(store', ...) on a worker thread with its own connection, keeping the event loop free."""
+
+    def run() -> T:
+        own = store.clone()
+        try:
+            return fn(own, *args, **kwargs)
+        finally:
+            own.close()
+
+    return await asyncio.to_thread(run)
 
 
 def open_store(settings: Settings, *, require_secret: bool = False) -> Store:
