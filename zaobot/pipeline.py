@@ -47,32 +47,50 @@ def aigc_metadata(job_id: str, provider: str, scene: Scene) -> dict[str, object]
 
 
 def _decoded(path: Path, timer: StageTimer, depth: int = 8) -> Iterator[np.ndarray]:
-    """Decode on a helper thread (PyAV releases the GIL) so decoding overlaps swapping."""
+    """Decode on a helper thread (PyAV releases the GIL) so decoding overlaps swapping.
+
+    If the consumer stops early (a cancelled job, an error), the helper notices and exits
+    instead of waiting forever on a full queue."""
     frames: queue.Queue[object] = queue.Queue(maxsize=depth)
     done = object()
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                frames.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def work() -> None:
         try:
             it = read_frames(path)
-            while True:
-                with timer.stage("decode"):
-                    frame = next(it, done)
-                frames.put(frame)
-                if frame is done:
-                    return
+            try:
+                while True:
+                    with timer.stage("decode"):
+                        frame = next(it, done)
+                    if not offer(frame) or frame is done:
+                        return
+            finally:
+                it.close()  # type: ignore[attr-defined]
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            frames.put(exc)
+            offer(exc)
 
     thread = threading.Thread(target=work, name="zaobot-decode", daemon=True)
     thread.start()
-    while True:
-        item = frames.get()
-        if item is done:
-            break
-        if isinstance(item, BaseException):
-            raise item
-        yield item  # type: ignore[misc]
-    thread.join()
+    try:
+        while True:
+            item = frames.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 class _Encoder:
