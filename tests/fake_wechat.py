@@ -56,7 +56,8 @@ class FakeWeChat:
         app = Starlette(routes=[Route("/cgi-bin/token", self._token),
                                 Route("/cgi-bin/media/get", self._media_get),
                                 Route("/cgi-bin/media/upload", self._upload, methods=["POST"]),
-                                Route("/cgi-bin/message/custom/send", self._send, methods=["POST"])])
+                                Route("/cgi-bin/message/custom/send", self._send, methods=["POST"]),
+                                Route("/pic/{media_id}", self._pic)])
         self._server, _ = serve_in_thread(app, self.port)
         return self
 
@@ -125,6 +126,11 @@ class FakeWeChat:
             return JSONResponse({"errcode": 40007, "errmsg": "invalid media_id"})
         return Response(data, media_type="image/jpeg")
 
+    async def _pic(self, request: Request) -> Response:
+        """The image's PicUrl (WeChat's CDN)."""
+        data = self.media.get(request.path_params["media_id"])
+        return Response(data, media_type="image/jpeg") if data is not None else Response(status_code=404)
+
     async def _upload(self, request: Request) -> Response:
         if (err := self._check(request, "media/upload")) is not None:
             return err
@@ -190,8 +196,8 @@ class WeChatClient:
     def text(self, openid: str, content: str, msg_id: int | None = None, **kw: Any) -> httpx.Response:
         return self.post(openid, {"MsgType": "text", "Content": content}, msg_id, **kw)
 
-    def image(self, openid: str, media_id: str, msg_id: int | None = None) -> httpx.Response:
-        return self.post(openid, {"MsgType": "image", "PicUrl": "", "MediaId": media_id}, msg_id)
+    def image(self, openid: str, media_id: str, msg_id: int | None = None, pic_url: str = "") -> httpx.Response:
+        return self.post(openid, {"MsgType": "image", "PicUrl": pic_url, "MediaId": media_id}, msg_id)
 
     def event(self, openid: str, event: str) -> httpx.Response:
         return self.post(openid, {"MsgType": "event", "Event": event})

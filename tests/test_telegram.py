@@ -280,6 +280,14 @@ def test_verify_a_delivered_clip(bot, fake, demo_selfie_bytes):
     watermark = bot.rows("SELECT watermark_id FROM jobs WHERE id = ?", job_id)[0]["watermark_id"]
     assert watermark in report.params["text"]
     assert bot.rows("SELECT * FROM audit WHERE action = 'moderator:verify' AND job_id = ?", job_id)
+    # Replying /verify to a forwarded clip works too.
+    fake.files["fwdclip"] = video_of(video)
+    forwarded = {"message_id": 1, "date": 0, "chat": {"id": MODERATOR, "type": "private"},
+                 "video": {"file_id": "fwdclip", "file_unique_id": "fwdclip", "width": 1280, "height": 720,
+                           "duration": 5}}
+    since = fake.mark()
+    fake.send_text(MODERATOR, "/verify", reply_to=forwarded)
+    assert job_id in fake.wait_text(MODERATOR, "Invisible watermark: FOUND", 60, since).params["text"]
 
 
 def test_ten_users_at_once_and_help_stays_fast(bot, fake, demo_selfie_bytes):

@@ -178,6 +178,20 @@ def test_45015_is_recorded_and_not_retried(bot, client, fake, demo_selfie_bytes)
     assert not any(s.touser == user and s.msgtype == "video" for s in fake.sent)
 
 
+def test_picurl_fallback_and_delivery_retry(bot, client, fake, demo_selfie_bytes, tmp_path):
+    user = openid(8)
+    consent(client, user)
+    media = fake.add_media(demo_selfie_bytes)
+    fake.fail_next("media/get", 40007)  # media/get fails: the image is fetched from its PicUrl instead
+    pick = client.reply_text(client.image(user, media, pic_url=f"{fake.base_url}/pic/{media}"))
+    assert "请选择场景" in pick
+    fake.fail_next("custom/send", -1)  # "system busy" on the first delivery: retried with backoff
+    since = fake.mark()
+    client.text(user, "demo")
+    sent = fake.wait_sent(user, "video", timeout=90, since=since)
+    assert sent.body["media_id"] in fake.uploads
+
+
 def test_delete_flow_purges_storage(bot, client, fake, demo_selfie_bytes):
     user = openid(6)
     consent(client, user)
