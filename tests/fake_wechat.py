@@ -199,6 +199,9 @@ class WeChatClient:
     def image(self, openid: str, media_id: str, msg_id: int | None = None, pic_url: str = "") -> httpx.Response:
         return self.post(openid, {"MsgType": "image", "PicUrl": pic_url, "MediaId": media_id}, msg_id)
 
+    def video(self, openid: str, media_id: str) -> httpx.Response:
+        return self.post(openid, {"MsgType": "video", "MediaId": media_id, "ThumbMediaId": "thumb"})
+
     def event(self, openid: str, event: str) -> httpx.Response:
         return self.post(openid, {"MsgType": "event", "Event": event})
 

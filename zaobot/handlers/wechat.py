@@ -196,8 +196,10 @@ class RecentIds:
         return True
 
 
-def to_event(message: Any, api: WeChatAPI) -> Event | None:
-    """Translate a parsed WeChat message into the core's Event (None: nothing to do)."""
+def to_event(message: Any, api: WeChatAPI, moderators: frozenset[str] = frozenset()) -> Event | None:
+    """Translate a parsed WeChat message into the core's Event (None: nothing to do).
+
+    WeChat videos carry no caption, so a video from a moderator means /verify."""
     base = {"platform": PLATFORM, "user_id": message.source, "chat_id": message.source, "language": "zh"}
     if message.type == "event":
         if message.event == "subscribe":
@@ -219,6 +221,13 @@ def to_event(message: Any, api: WeChatAPI) -> Event | None:
                 return r.content
 
         return Event(kind="photo", fetch_bytes=fetch, **base)
+    if message.type in ("video", "shortvideo") and message.source in moderators:
+        media_id = message.media_id
+
+        async def fetch_video() -> bytes:
+            return await api.get_media(media_id)
+
+        return Event(kind="command", command="verify", fetch_bytes=fetch_video, **base)
     if message.type != "text":
         return Event(kind="text", text="", **base)  # voice, video, location...: answered with help
     text = (message.content or "").strip()
@@ -288,7 +297,7 @@ class WeChatWebhook:
                   or f"{message.source}:{message.create_time}:{message.type}:{getattr(message, 'event', '')}")
         if not self.recent.first_time(key):
             return PlainTextResponse("success")  # a retry of a message we already have
-        event = to_event(message, self.api)
+        event = to_event(message, self.api, self.settings.moderators(PLATFORM))
         if event is None:
             return PlainTextResponse("success")
 
