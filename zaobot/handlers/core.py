@@ -7,7 +7,6 @@ Platform-neutral: adapters turn updates into `Event`s, send the returned
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
