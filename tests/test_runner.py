@@ -49,3 +49,13 @@ def test_cancelled_job_stops_and_leaves_nothing(job_store):
     assert list((st.settings.data_dir / "tmp").iterdir()) == []
     leftover = [t for t in set(threading.enumerate()) - before if t.name.startswith("zaobot-")]
     assert leftover == []
+
+
+def test_user_facing_errors_survive_the_trip_from_a_worker_process():
+    import pickle
+
+    from zaobot.errors import MultipleFaces, UnknownScene
+
+    err = pickle.loads(pickle.dumps(MultipleFaces(count=3)))
+    assert isinstance(err, MultipleFaces) and err.params == {"count": 3} and "3" in err.message("en")
+    assert pickle.loads(pickle.dumps(UnknownScene(keyword="x", choices="demo"))).message("zh").count("demo") == 1

@@ -31,11 +31,10 @@ def _fail(message: str, code: int = 2) -> "typer.Exit":
 
 
 def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, lang: str) -> None:
-    import secrets
-
     from zaobot.media.scenes import SceneLibrary
     from zaobot.models import create_engine
     from zaobot.pipeline import swap_selfie
+    from zaobot.storage.jobs import new_watermark_id
     from zaobot.storage.keys import resolve_secret
 
     if not selfie.is_file():
@@ -60,7 +59,7 @@ def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, 
         result = swap_selfie(selfie.read_bytes(), scene, engine, output, max_bytes=settings.max_upload_bytes,
                              max_pixels=settings.max_image_pixels, provider=settings.provider,
                              crf=settings.video_crf, preset=settings.video_preset, progress=progress,
-                             watermark_id=secrets.token_hex(8), secret=secret)
+                             watermark_id=new_watermark_id(), secret=secret)
     except UserFacingError as err:
         raise _fail(err.message(lang)) from None  # type: ignore[arg-type]
     finally:

@@ -14,8 +14,16 @@ class UserFacingError(Exception):
         self.params = params
         super().__init__(self.message("en"))
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Rebuilt from its parameters, so it survives the trip back from a render worker process.
+        return (_rebuild, (type(self), self.params))
+
     def message(self, lang: wording.Lang = "en") -> str:
         return wording.text(self.key, lang, **self.params)
+
+
+def _rebuild(cls: type[UserFacingError], params: dict[str, object]) -> UserFacingError:
+    return cls(**params)
 
 
 class SelfieError(UserFacingError):

@@ -204,4 +204,5 @@ def swap_selfie(
     """Validate a selfie (raising SelfieError on bad input) and render it into `scene`."""
     rgb = decode_image(selfie, max_bytes=max_bytes, max_pixels=max_pixels)
     source = engine.prepare_source(rgb)
+    del rgb, selfie  # only the prepared face is needed from here on
     return render_scene(source, scene, engine, out_path, **kwargs)  # type: ignore[arg-type]

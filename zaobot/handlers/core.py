@@ -22,7 +22,7 @@ from zaobot.handlers.selfie_check import SelfieChecker
 from zaobot.jobs import JobRunner, RunnerHooks, is_paused
 from zaobot.media.scenes import SceneLibrary
 from zaobot.storage import Store
-from zaobot.storage.store import in_thread, iso, utcnow
+from zaobot.storage.store import in_thread, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -188,14 +188,11 @@ class Conversation:
     def _gate_new_job(self, user: dict, lang: wording.Lang) -> Reply | None:
         if is_paused(self.store):
             return Reply(wording.text("bot.paused", lang))
-        active = self.store.db["jobs"].count_where("user_id = ? and status in ('queued', 'running')", [user["id"]])
-        if active:
+        if storage.active_jobs(self.store, user["id"]):
             return Reply(wording.text("limit.one_at_a_time", lang))
-        hour_ago = iso(utcnow() - timedelta(hours=1))
-        recent = self.store.db["jobs"].count_where("user_id = ? and created_at > ?", [user["id"], hour_ago])
-        if recent >= self.settings.renders_per_hour:
+        if storage.jobs_since(self.store, user["id"], utcnow() - timedelta(hours=1)) >= self.settings.renders_per_hour:
             return Reply(wording.text("limit.hourly", lang, limit=self.settings.renders_per_hour))
-        if self.runner.queued_count() >= self.settings.max_queue:
+        if storage.queued_jobs(self.store) >= self.settings.max_queue:
             return Reply(wording.text("limit.queue_full", lang))
         return None
 
@@ -272,13 +269,12 @@ class Conversation:
             await self._safe(outbox.edit(job["chat_id"], job["status_message"],
                                          wording.text("job.sent", lang, job_id=job["id"])))
 
-    async def on_failed(self, job: dict, key: str) -> None:
+    async def on_failed(self, job: dict, key: str, params: dict[str, object]) -> None:
+        """Tell the user why a job failed, with the message (and its parameters) the error carried."""
         outbox = self.outboxes.get(job["platform"] or "")
         if outbox is None:
             return
-        lang = lang_of(job["language"])
-        text = wording.text(key, lang, count=2, detail="", keyword=job["scene"], choices=self._scene_names(),
-                            limit=self.settings.renders_per_hour)
+        text = wording.text(key, lang_of(job["language"]), **params)
         if job["status_message"] and outbox.supports_edit:
             await self._safe(outbox.edit(job["chat_id"], job["status_message"], text))
         else:

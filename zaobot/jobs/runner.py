@@ -22,14 +22,15 @@ from typing import Awaitable, Callable
 from zaobot.config import Settings
 from zaobot.errors import SelfieError, UnknownScene
 from zaobot.jobs.worker import JobCancelled, init_worker, render_job
-from zaobot.storage import Store, attach_output, get_job, set_status
+from zaobot.storage import Store, attach_output, get_job, owner_hash, selfie_file, set_status
 from zaobot.storage.db import transaction
 from zaobot.storage.media import TamperedFile
-from zaobot.storage.store import in_thread, utcnow
+from zaobot.storage.store import in_thread, iso, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2  # the first run and one retry after an interruption
+_SPAWN = multiprocessing.get_context("spawn")
 
 
 @dataclass
@@ -38,7 +39,7 @@ class RunnerHooks:
 
     on_progress: Callable[[dict, int, int], Awaitable[None]]
     on_done: Callable[[dict], Awaitable[None]]
-    on_failed: Callable[[dict, str], Awaitable[None]]  # job, wording key
+    on_failed: Callable[[dict, str, dict[str, object]], Awaitable[None]]  # job, wording key, its parameters
 
 
 def is_paused(store: Store) -> bool:
@@ -49,7 +50,7 @@ def is_paused(store: Store) -> bool:
 def set_paused(store: Store, paused: bool) -> None:
     with transaction(store.db):
         store.db["flags"].upsert({"key": "paused", "value": "1" if paused else "0",
-                                  "updated_at": utcnow().isoformat(timespec="seconds")}, pk="key")
+                                  "updated_at": iso(utcnow())}, pk="key")
 
 
 class JobRunner:
@@ -59,7 +60,6 @@ class JobRunner:
         self.hooks: RunnerHooks | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task] = set()
         self._dispatcher: asyncio.Task | None = None
         self._active: dict[str, asyncio.Task] = {}
         self._avg_seconds = 8.0
@@ -72,10 +72,8 @@ class JobRunner:
     async def start(self, hooks: RunnerHooks) -> None:
         self.hooks = hooks
         self._loop = asyncio.get_running_loop()
-        ctx = multiprocessing.get_context("spawn")  # mediapipe and threads don't survive fork
-        self._progress_q = ctx.Queue()
-        self._pool = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=ctx, initializer=init_worker,
-                                         initargs=(self.settings, self.store.secret, self._progress_q))
+        self._progress_q = _SPAWN.Queue()
+        self._pool = self._new_pool()
         self._progress_thread = threading.Thread(target=self._pump_progress, name="zaobot-progress", daemon=True)
         self._progress_thread.start()
         await self._recover()
@@ -97,7 +95,7 @@ class JobRunner:
         for job in self.store.db["jobs"].rows_where("status = 'running'", order_by="created_at"):
             if (job["attempts"] or 0) >= MAX_ATTEMPTS:
                 set_status(self.store, job["id"], "failed", error="interrupted twice")
-                await self.hooks.on_failed(job, "job.failed")
+                await self.hooks.on_failed(job, "job.failed", {})
             else:
                 with transaction(self.store.db):
                     self.store.db["jobs"].update(job["id"], {"status": "queued"})
@@ -120,9 +118,6 @@ class JobRunner:
     def estimate_seconds(self, position: int) -> int:
         rounds = math.ceil(max(1, position) / self.settings.workers)
         return max(5, int(round(rounds * self._avg_seconds)))
-
-    def queued_count(self) -> int:
-        return self.store.db["jobs"].count_where("status = 'queued'")
 
     # ---------------------------------------------------------------- dispatch
 
@@ -149,22 +144,21 @@ class JobRunner:
                 return None
             job = rows[0]
             self.store.db["jobs"].update(job["id"], {"status": "running", "attempts": (job["attempts"] or 0) + 1,
-                                                     "started_at": utcnow().isoformat(timespec="seconds")})
+                                                     "started_at": iso(utcnow())})
         return get_job(self.store, job["id"])
 
     async def _run(self, job: dict) -> None:
         assert self.hooks is not None and self._pool is not None
         loop = asyncio.get_running_loop()
         try:
-            selfie = self.store.db["selfies"].get(job["selfie_id"]) if job["selfie_id"] else None
+            selfie = selfie_file(self.store, job["selfie_id"])
             if selfie is None:
                 raise FileNotFoundError("selfie expired")
-            result = await loop.run_in_executor(self._pool, render_job, job["id"], selfie["file"], job["scene"],
+            result = await loop.run_in_executor(self._pool, render_job, job["id"], selfie, job["scene"],
                                                 self.settings.provider, job["watermark_id"])
             path = Path(str(result["path"]))
             try:
-                user_hash = self.store.user_hash(job["platform"] or "", self._platform_user_id(job))
-                await in_thread(self.store, attach_output, job, user_hash, path)
+                await in_thread(self.store, attach_output, job, owner_hash(self.store, job), path)
             finally:
                 path.unlink(missing_ok=True)
             self._avg_seconds = 0.7 * self._avg_seconds + 0.3 * float(result["seconds"])  # type: ignore[arg-type]
@@ -180,7 +174,7 @@ class JobRunner:
             log.info("job %s: selfie unavailable (%s)", job["id"], type(exc).__name__)
             await self._fail(job, "job.selfie_expired", type(exc).__name__)
         except (SelfieError, UnknownScene) as exc:
-            await self._fail(job, exc.key, type(exc).__name__)
+            await self._fail(job, exc.key, type(exc).__name__, exc.params)
         except BrokenProcessPool:
             log.exception("render worker died on job %s", job["id"])
             await self._fail(job, "job.failed", "worker died")
@@ -192,24 +186,23 @@ class JobRunner:
             self._active.pop(job["id"], None)
             self.poke()
 
-    def _platform_user_id(self, job: dict) -> str:
-        row = self.store.db.execute("SELECT platform_user_id FROM users WHERE id = ?", [job["user_id"]]).fetchone()
-        return row[0] if row else ""
-
-    async def _fail(self, job: dict, key: str, error: str) -> None:
+    async def _fail(self, job: dict, key: str, error: str, params: dict[str, object] | None = None) -> None:
         current = get_job(self.store, job["id"])
         if current is None or current["status"] not in ("queued", "running"):
             return  # cancelled or purged meanwhile: nobody to tell
         set_status(self.store, job["id"], "failed", error=error)
         assert self.hooks is not None
-        await self.hooks.on_failed(current, key)
+        await self.hooks.on_failed(current, key, params or {})
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """Workers are spawned (mediapipe and threads don't survive fork) and load the engine once."""
+        return ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=_SPAWN, initializer=init_worker,
+                                   initargs=(self.settings, self.store.secret, self._progress_q))
 
     def _restart_pool(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        ctx = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=ctx, initializer=init_worker,
-                                         initargs=(self.settings, self.store.secret, self._progress_q))
+        self._pool = self._new_pool()
 
     # ---------------------------------------------------------------- progress
 

@@ -10,11 +10,10 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 
 from zaobot.config import Settings
-from zaobot.media.images import decode_image
 from zaobot.media.provenance import sign_in_place
 from zaobot.media.scenes import SceneLibrary
 from zaobot.models import Engine, create_engine
-from zaobot.pipeline import render_scene
+from zaobot.pipeline import swap_selfie
 from zaobot.storage.db import connect
 from zaobot.storage.media import MediaStore
 
@@ -56,12 +55,7 @@ def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str,
             row = db.execute("SELECT status FROM jobs WHERE id = ?", [job_id]).fetchone()
             return bool(row and row[0] == "running")
 
-        selfie = w.media.get(selfie_file)
         scene = w.library.find(scene_keyword)
-        rgb = decode_image(selfie, max_bytes=w.settings.max_upload_bytes, max_pixels=w.settings.max_image_pixels)
-        del selfie
-        source = w.engine.prepare_source(rgb)
-        del rgb
         fd, tmp = tempfile.mkstemp(suffix=".mp4", prefix="zaobot-out-", dir=_tmp_dir(w.settings))
         os.close(fd)
         last = [0.0]
@@ -76,9 +70,11 @@ def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str,
 
         start = time.perf_counter()
         try:
-            result = render_scene(source, scene, w.engine, Path(tmp), job_id=job_id, provider=provider,
-                                  crf=w.settings.video_crf, preset=w.settings.video_preset, progress=progress,
-                                  watermark_id=watermark_id, secret=w.secret)
+            result = swap_selfie(w.media.get(selfie_file), scene, w.engine, Path(tmp),
+                                 max_bytes=w.settings.max_upload_bytes, max_pixels=w.settings.max_image_pixels,
+                                 job_id=job_id, provider=provider, crf=w.settings.video_crf,
+                                 preset=w.settings.video_preset, progress=progress, watermark_id=watermark_id,
+                                 secret=w.secret)
             sign_in_place(Path(tmp), job_id, w.settings)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

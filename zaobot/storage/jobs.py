@@ -114,5 +114,33 @@ def deliverable(store: Store, job_id: str) -> bool:
     return bool(job and job["status"] == "done" and job["output_file"] and store.media.exists(job["output_file"]))
 
 
+def active_jobs(store: Store, user_id: int) -> int:
+    """Jobs of a user that are queued or rendering."""
+    return store.db["jobs"].count_where("user_id = ? and status in ('queued', 'running')", [user_id])
+
+
+def jobs_since(store: Store, user_id: int, since: datetime) -> int:
+    """Jobs a user started since `since` (the hourly limit)."""
+    return store.db["jobs"].count_where("user_id = ? and created_at > ?", [user_id, iso(since)])
+
+
+def queued_jobs(store: Store) -> int:
+    return store.db["jobs"].count_where("status = 'queued'")
+
+
+def owner_hash(store: Store, job: dict) -> str:
+    """The audit hash of the user a job belongs to ('' once they are gone)."""
+    row = store.db.execute("SELECT platform, platform_user_id FROM users WHERE id = ?", [job["user_id"]]).fetchone()
+    return store.user_hash(row[0], row[1]) if row else ""
+
+
+def selfie_file(store: Store, selfie_id: int | None) -> str | None:
+    """The stored file of a selfie, or None when it expired or was deleted."""
+    if selfie_id is None:
+        return None
+    rows = list(store.db["selfies"].rows_where("id = ?", [selfie_id]))
+    return rows[0]["file"] if rows else None
+
+
 def jobs_of(store: Store, user_id: int) -> list[dict]:
     return list(store.db["jobs"].rows_where("user_id = ?", [user_id], order_by="created_at"))
