@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test bench assets clean
+.PHONY: install demo test bench quality assets clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/render.py
+
+# Swap quality on real selfies and real footage: prints the table, writes contact sheets to out/quality/.
+quality: $(STAMP)
+	$(PY) benchmarks/quality.py
 
 assets: $(STAMP)
 	$(PY) scripts/make_demo_assets.py

@@ -13,7 +13,8 @@ import pytest
 from zaobot.media.label import burn_label, make_label
 from zaobot.media.video import probe, read_frames
 from zaobot.media.watermark import apply_mark, make_mark
-from zaobot.models.blend import face_mask
+from zaobot.models.landmarks import face_width
+from zaobot.models.masks import frame_masks
 from tests.conftest import WATERMARK_ID, WATERMARK_SECRET
 
 
@@ -117,8 +118,8 @@ def test_face_swapped_and_rest_of_frame_untouched(demo_scene, frames, rendered):
     x0, y0, x1, y1 = rendered.label_box
     for i in (0, 31, 62, 93, 124):
         lm = demo_scene.analysis.landmarks[i]
-        mask = face_mask(lm, (1280, 720), feather=4.0, keep_eyes=True)
-        inside = mask > 0.5
+        masks = frame_masks(lm, (720, 1280), 1.0, face_width(lm), mouth_from_scene=False, eyes_from_scene=False)
+        inside = masks.sharp > 0.5
         diff = np.abs(out[i].astype(np.int16) - scene[i].astype(np.int16)).max(axis=2)
         assert diff[inside].mean() > 8, f"face not swapped in frame {i}"
         # Outside the (dilated) face oval and the label, the frame is the scene's.

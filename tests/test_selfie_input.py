@@ -109,17 +109,30 @@ def test_face_too_small(engine, astronaut):
 
 
 def test_turned_away_face_rejected(engine, astronaut):
-    from zaobot.models import mesh
+    from zaobot.models import selfie_face
     from zaobot.models.landmarks import FaceAnalyzer
-    from zaobot.models.topology import CHEEK_IMAGE_LEFT, NOSE_TIP
 
     with FaceAnalyzer() as analyzer:
         points = analyzer.landmarks(astronaut, analyzer.detect(astronaut)[0])
-    mesh.validate_face(points, 80)  # the real, frontal face passes
+    selfie_face.validate_face(points, 80)  # the real, frontal face passes
     turned = points.copy()
-    turned[NOSE_TIP, 0] = turned[CHEEK_IMAGE_LEFT, 0] + 3  # nose at the cheek: a profile
+    for cheek, _, nose in selfie_face._YAW_PAIRS:  # nose at the cheek at every height: a profile
+        turned[nose, 0] = turned[cheek, 0] + 3
     with pytest.raises(errors.FaceTurnedAway):
-        mesh.validate_face(turned, 80)
+        selfie_face.validate_face(turned, 80)
+
+
+def test_yaw_is_robust_to_one_landmark(astronaut):
+    """One wobbling landmark (a 1-2 px shift, a JPEG re-encode) can't flip the verdict."""
+    from zaobot.models import selfie_face
+    from zaobot.models.landmarks import FaceAnalyzer
+    from zaobot.models.topology import NOSE_TIP
+
+    with FaceAnalyzer() as analyzer:
+        points = analyzer.landmarks(astronaut, analyzer.detect(astronaut)[0])
+    moved = points.copy()
+    moved[NOSE_TIP, 0] += 0.1 * (points[454, 0] - points[234, 0])
+    assert abs(selfie_face.yaw(moved) - selfie_face.yaw(points)) < 0.04
 
 
 def test_good_selfie_prepares_source(engine, demo_selfie_bytes):

@@ -62,6 +62,18 @@ class FaceTurnedAway(SelfieError):
     key = "selfie.turned_away"
 
 
+class EyesClosed(SelfieError):
+    """The selfie's eyes are shut: the swapped face would blink through the whole clip."""
+
+    key = "selfie.eyes_closed"
+
+
+class FaceCovered(SelfieError):
+    """Hair, a hand or a mask hides too much of the face to swap it well."""
+
+    key = "selfie.face_covered"
+
+
 class UnknownScene(UserFacingError):
     key = "scene.unknown"
 

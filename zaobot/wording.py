@@ -6,6 +6,24 @@ from typing import Literal
 
 Lang = Literal["en", "zh"]
 
+# What makes a selfie work, shown after consent and in /help: each point answers one of the
+# selfie errors below, so users get it right the first time instead of learning it from refusals.
+# It becomes part of format templates, so it must not contain braces.
+_SELFIE_TIPS: dict[Lang, str] = {
+    "en": ("Tips for a good selfie:\n"
+           "• look straight at the camera, from about arm's length (not far away)\n"
+           "• keep your face uncovered: no hair, hand or mask over it\n"
+           "• eyes open\n"
+           "• even light: no strong shadows, no bright window or lamp behind you\n"
+           "• only your face in the photo"),
+    "zh": ("拍好自拍的小提示：\n"
+           "• 正对镜头，距离约一臂远（不要离得太远）\n"
+           "• 脸部不要遮挡：头发、手或口罩都不要挡住脸\n"
+           "• 睁开眼睛\n"
+           "• 光线均匀：避免强烈阴影，不要背对窗户或灯光（逆光）\n"
+           "• 照片中只有您一个人"),
+}
+
 _CATALOG: dict[str, dict[Lang, str]] = {
     "selfie.not_image": {
         "en": "That file isn't a photo I can read. Please send a JPEG or PNG selfie.",
@@ -39,6 +57,16 @@ _CATALOG: dict[str, dict[Lang, str]] = {
         "en": "Your face is turned too far to the side. Please look straight at the camera.",
         "zh": "脸部偏转角度过大，请正对镜头自拍。",
     },
+    "selfie.eyes_closed": {
+        "en": "Your eyes look closed in that photo. Please send one with your eyes open, looking at the camera.",
+        "zh": "照片中您的眼睛似乎是闭着的，请睁开眼睛、正对镜头重新自拍。",
+    },
+    "selfie.face_covered": {
+        "en": ("Too much of your face is covered (hair, a hand, a mask…). "
+               "Please send a photo with your whole face uncovered."),
+        "zh": "您的脸被遮挡得太多（头发、手、口罩等），请露出整张脸重新自拍。",
+    },
+    "selfie.tips": _SELFIE_TIPS,
     "scene.unknown": {
         "en": "I don't know the scene \u201c{keyword}\u201d. Available scenes: {choices}.",
         "zh": "没有找到场景“{keyword}”。可用场景：{choices}。",
@@ -74,9 +102,9 @@ _CATALOG: dict[str, dict[Lang, str]] = {
         "zh": "请点击“同意”后继续。在您同意之前，您发送的任何内容都不会被保存或下载。",
     },
     "consent.accepted": {
-        "en": "Thank you. Now send me a selfie (just your face, looking at the camera), with a scene keyword "
-              "as the caption if you like. Scenes: {scenes}.",
-        "zh": "谢谢！现在请发送一张自拍（仅您本人、正对镜头），可在图片说明中写上场景关键词。可用场景：{scenes}。",
+        "en": "Thank you. Now send me a selfie, with a scene keyword as the caption if you like. "
+              "Scenes: {scenes}.\n\n" + _SELFIE_TIPS["en"],
+        "zh": "谢谢！现在请发送一张自拍，可在图片说明中写上场景关键词。可用场景：{scenes}。\n\n" + _SELFIE_TIPS["zh"],
     },
     "consent.declined": {
         "en": "No problem. Nothing about you was stored. Send /start if you change your mind.",
@@ -91,9 +119,10 @@ _CATALOG: dict[str, dict[Lang, str]] = {
         "zh": "您已于 {date} 同意第 {version} 版说明。",
     },
     "bot.help": {
-        "en": ("Send a selfie with a scene keyword as the caption (or send the keyword afterwards). "
-               "Commands: /scenes /delete /mydata /privacy /consent /report /help"),
-        "zh": "发送自拍并在说明中写上场景关键词（或稍后发送关键词）。命令：/scenes /delete /mydata /privacy /consent /report /help",
+        "en": ("Send a selfie with a scene keyword as the caption (or send the keyword afterwards).\n\n"
+               + _SELFIE_TIPS["en"] + "\n\nCommands: /scenes /delete /mydata /privacy /consent /report /help"),
+        "zh": ("发送自拍并在说明中写上场景关键词（或稍后发送关键词）。\n\n" + _SELFIE_TIPS["zh"]
+               + "\n\n命令：/scenes /delete /mydata /privacy /consent /report /help"),
     },
     "bot.privacy": {
         "en": ("Privacy: we keep your selfie (encrypted) for at most {selfie_h} h and your clips for at most "

@@ -19,7 +19,7 @@ from zaobot.config import Settings
 from zaobot.models.align import align_matrix, crop, paste_back, paste_mask
 from zaobot.models.engine import StageTimer
 from zaobot.models.landmarks import FaceAnalyzer
-from zaobot.models.mesh import locate_face
+from zaobot.models.selfie_face import locate_face
 from zaobot.models.onnx_session import ModelError, OnnxModel, Port, choose_providers
 from zaobot.models.topology import five_keypoints
 

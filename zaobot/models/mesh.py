@@ -1,77 +1,76 @@
-"""The embedded CPU engine: mediapipe mesh + piecewise-affine warp + colour transfer + feathered blend.
+"""The embedded CPU engine: mediapipe mesh + piecewise-affine warp + relight + two-band blend.
 
-Needs no downloaded weights. All per-frame work is confined to the face's
-region of interest.
+Needs no downloaded weights. All per-frame work is confined to the face's region of
+interest, and everything but the warp itself and the final composite runs at the
+reduced scale of the warp map (about 112 px across the face).
+
+What goes where, and why (measured on real selfies and real footage, see
+benchmarks/quality.py):
+* The selfie's texture is warped onto the scene face along mediapipe's own
+  tessellation, which never folds on a turned face (Delaunay on one layout does).
+* An open mouth in the selfie (teeth) would be stretched over the actor's mouth, and
+  half-closed eyes smear into dark smudges: those come from the scene instead.
+* Hair across the selfie's forehead is kept out of the texture (occlusion.py).
+* The scene's light replaces the selfie's, the user's skin tone stays (tone.py).
+* The seam is a two-band blend: the scene's low band at the edge, a sharp edge for detail.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import cv2
 import numpy as np
 
-from zaobot.errors import FaceTooSmall, FaceTurnedAway, MultipleFaces, NoFace
-from zaobot.models.blend import colour_lut, composite, face_mask, lab_stats
+from zaobot.errors import FaceCovered
 from zaobot.models.engine import StageTimer
-from zaobot.models.landmarks import FaceAnalyzer, FaceBox, face_width
-from zaobot.models.topology import FACE_OVAL, eye_openness, five_keypoints, yaw_ratio
-from zaobot.models.warp import triangulate, warp_maps
+from zaobot.models.frontal import frontalise
+from zaobot.models.landmarks import FaceAnalyzer, face_width
+from zaobot.models.masks import FrameMasks, frame_masks
+from zaobot.models.occlusion import covered_share, keep_map, skin_probability
+from zaobot.models.selfie_face import locate_face, yaw
+from zaobot.models.tone import tone_deltas
+from zaobot.models.topology import FACE_OVAL, MESH_TRIANGLES, eye_openness, five_keypoints, mouth_gap
+from zaobot.models.warp import warp_maps
 
 SOURCE_FACE_MAX_PX = 512  # larger selfie faces are downscaled to this face width
-EYES_OPEN_MIN = 0.14
-YAW_LIMITS = (0.2, 0.8)
-MAP_SIDE = 112  # the warp map is built at about this many pixels on its long side
-FEATHER = 0.07  # soft-edge width, as a fraction of the face width
+EYES_OPEN_MIN = 0.2  # below this (a squint, a laugh) the scene's eyes are used
+MOUTH_OPEN_MIN = 0.08  # above this the selfie shows teeth: the scene's mouth is used
+MOUTH_WIDER = (0.04, 0.12)  # the actor's mouth this much wider open than the selfie's: from none to all scene
+COVERED_MAX = 0.5  # more of the face than this is hair, hands or a mask: ask for another photo
+MAP_SIDE = 112  # the warp map and masks are built at about this many pixels on their long side
+SHARPEN = 0.3  # mild unsharp mask on the selfie: a warped face is softer than the scene's skin
+SCENE_TONE_MEMORY = 0.9  # per-frame smoothing of the scene face's mean colour (no tone flicker)
+SHAPE_SHARE = 0.8  # how far the scene face's outline moves to the user's proportions
+SHAPE_REACH = 0.12  # how far inside the outline that move still acts, in face widths
+FRONTAL_YAW = 0.15  # outline moves fade out as the scene face turns this far from frontal (2-D landmarks)
+ANCHORS = np.array([33, 133, 362, 263, 168, 6, 1, 61, 291], dtype=np.int32)  # eyes, nose, mouth: the pose
 
 
 @dataclass(frozen=True)
 class MeshSource:
     """A prepared selfie face. Lives in memory only; never written to disk."""
 
-    lab: np.ndarray  # uint8 (h, w, 3) LAB crop around the face
+    rgba: np.ndarray  # uint8 (h, w, 4): RGB crop around the face; alpha 0 where hair covers it
     points: np.ndarray  # float32 (478, 2) landmarks in crop coordinates
-    triangles: np.ndarray  # int32 (T, 3)
-    lab_mean: np.ndarray  # float32 (3,)
-    lab_std: np.ndarray  # float32 (3,)
     eyes_open: bool
+    mouth_open: bool
+    mouth_gap: float
+    covered: float  # share of the face that isn't skin
     keypoints: np.ndarray  # float32 (5, 2) in crop coordinates
+    outline_weight: np.ndarray  # float32 (478,): 1 on the face outline, falling to 0 inside
 
 
-def count_faces(boxes: list[FaceBox]) -> int:
-    """Faces that matter: a tiny face far in the background of a selfie is not counted."""
-    if not boxes:
-        return 0
-    largest = max(b.w for b in boxes)
-    return sum(1 for b in boxes if b.w >= max(24.0, 0.25 * largest))
-
-
-def locate_face(analyzer: FaceAnalyzer, selfie: np.ndarray, min_face_px: int) -> np.ndarray:
-    """The 478 landmarks of the selfie's one usable face; raises the specific SelfieError otherwise."""
-    boxes = analyzer.detect(selfie)
-    faces = count_faces(boxes)
-    if faces == 0:
-        raise NoFace()
-    if faces > 1:
-        raise MultipleFaces(count=faces)
-    points = analyzer.landmarks(selfie, boxes[0])
-    if points is None:
-        raise NoFace()
-    validate_face(points, min_face_px)
-    return points
-
-
-def validate_face(points: np.ndarray, min_face_px: int) -> None:
-    width = face_width(points)
-    if width < min_face_px:
-        raise FaceTooSmall(detail=f"{width:.0f} px, at least {min_face_px} px needed")
-    yaw = yaw_ratio(points)
-    if not YAW_LIMITS[0] <= yaw <= YAW_LIMITS[1]:
-        raise FaceTurnedAway()
+def _sharpen(rgb: np.ndarray, sigma: float, amount: float) -> np.ndarray:
+    blur = cv2.GaussianBlur(rgb, (0, 0), sigma)
+    return cv2.addWeighted(rgb, 1.0 + amount, blur, -amount, 0)
 
 
 def build_source(rgb: np.ndarray, points: np.ndarray) -> MeshSource:
-    """Crop, scale and measure the selfie face once, so each frame only warps."""
+    """Crop, scale and measure the selfie face once, so each frame only warps and blends.
+
+    Raises FaceCovered when too little of the face is visible skin to render it."""
     oval = points[FACE_OVAL]
     x0, y0 = oval.min(axis=0)
     x1, y1 = oval.max(axis=0)
@@ -86,18 +85,63 @@ def build_source(rgb: np.ndarray, points: np.ndarray) -> MeshSource:
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         pts = (pts + 0.5) * scale - 0.5
     crop = np.ascontiguousarray(crop)
-    size = (crop.shape[1], crop.shape[0])
-    mask = face_mask(pts, size, feather=FEATHER * face_width(pts), keep_eyes=True)
-    mean, std = lab_stats(crop, mask)
+    skin = skin_probability(crop, pts)
+    covered = covered_share(crop, pts, skin)
+    if covered > COVERED_MAX:
+        raise FaceCovered()
+    keep = keep_map(crop, pts, skin)
+    eyes_open, mouth_open = eye_openness(pts) >= EYES_OPEN_MIN, mouth_gap(pts) > MOUTH_OPEN_MIN
+    gap = mouth_gap(pts)
+    rgba, pts = frontalise(np.dstack([crop, np.round(keep * 255).astype(np.uint8)]), pts, yaw(pts))
+    sharp = _sharpen(np.ascontiguousarray(rgba[..., :3]), max(0.8, face_width(pts) / 256), SHARPEN)
+    rgba = np.dstack([sharp, rgba[..., 3]])
     return MeshSource(
-        lab=cv2.cvtColor(crop, cv2.COLOR_RGB2LAB),
+        rgba=np.ascontiguousarray(rgba),
         points=pts.astype(np.float32),
-        triangles=triangulate(pts),
-        lab_mean=mean,
-        lab_std=std,
-        eyes_open=eye_openness(pts) >= EYES_OPEN_MIN,
+        eyes_open=eyes_open,
+        mouth_open=mouth_open,
+        mouth_gap=gap,
+        covered=covered,
         keypoints=five_keypoints(pts),
+        outline_weight=outline_weights(pts),
     )
+
+
+def outline_weights(points: np.ndarray) -> np.ndarray:
+    """Per landmark, 1 on the face oval and fading to 0 within SHAPE_REACH face widths inside it."""
+    oval = points[FACE_OVAL]
+    dist = np.sqrt(((points[:, None, :] - oval[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+    reach = SHAPE_REACH * face_width(points)
+    return np.exp(-0.5 * (dist / (0.5 * reach)) ** 2).astype(np.float32)
+
+
+def similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares similarity (scale, rotation (2, 2), translation (2,)) mapping src (N, 2) onto dst."""
+    ms, md = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - ms, dst - md
+    cov = b.T @ a / len(src)
+    u, sv, vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(u @ vt))
+    rot = u @ np.diag([1.0, d]) @ vt
+    scale = float((sv * [1.0, d]).sum() / max(1e-9, (a ** 2).sum() / len(src)))
+    return scale, rot, md - scale * ms @ rot.T
+
+
+def user_outline(scene_points: np.ndarray, source: MeshSource) -> np.ndarray:
+    """The scene landmarks with the face outline moved towards the user's face shape.
+
+    The user's landmarks are laid over the scene face by the similarity that best fits the
+    eyes, nose and mouth; the outline (jaw, cheeks, forehead edge) then moves towards theirs,
+    the features stay where the actor's are. A wider jaw or a longer chin is part of who
+    someone is. The landmarks are 2-D, so this fades out as the scene face turns."""
+    turn = abs(yaw(scene_points) - 0.5)
+    share = SHAPE_SHARE * float(np.clip(1.0 - turn / FRONTAL_YAW, 0.0, 1.0))
+    if share <= 0.0:
+        return scene_points
+    scale, rot, shift = similarity(source.points[ANCHORS].astype(np.float64), scene_points[ANCHORS].astype(np.float64))
+    laid = source.points.astype(np.float64) @ rot.T * scale + shift
+    moved = scene_points + share * source.outline_weight[:, None] * (laid - scene_points)
+    return moved.astype(np.float32)
 
 
 def face_roi(points: np.ndarray, frame_size: tuple[int, int], pad: int = 2) -> tuple[int, int, int, int] | None:
@@ -113,12 +157,37 @@ def face_roi(points: np.ndarray, frame_size: tuple[int, int], pad: int = 2) -> t
     return x0, y0, x1, y1
 
 
-def swap_face(
-    frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSource, timer: StageTimer
-) -> np.ndarray:
+def mouth_from_scene(scene_points: np.ndarray, source: MeshSource) -> float:
+    """How much of the mouth this frame takes from the scene (0-1); smooth because the track is."""
+    if source.mouth_open:
+        return 1.0
+    wider = mouth_gap(scene_points) - source.mouth_gap
+    return float(np.clip((wider - MOUTH_WIDER[0]) / (MOUTH_WIDER[1] - MOUTH_WIDER[0]), 0.0, 1.0))
+
+
+def region_masks(points: np.ndarray, size: tuple[int, int], source: MeshSource,
+                 keep: np.ndarray | None = None) -> tuple[FrameMasks, float]:
+    """The masks for a face region of `size` (W, H) with region landmarks `points`, and their scale."""
+    scale = min(1.0, MAP_SIDE / max(size))
+    shape = (max(2, round(size[1] * scale)), max(2, round(size[0] * scale)))
+    return frame_masks(points, shape, shape[1] / size[0], face_width(points),
+                       mouth_from_scene=mouth_from_scene(points, source),
+                       eyes_from_scene=not source.eyes_open, keep=keep), scale
+
+
+@dataclass
+class _ClipState:
+    """What carries from frame to frame within one render: the smoothed scene tone."""
+
+    scene_mean: np.ndarray | None = None
+
+
+def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSource, timer: StageTimer,
+              state: _ClipState | None = None) -> np.ndarray:
     """Swap `source` onto the face at `landmarks` (478, 2) in `frame` (H, W, 3) uint8 RGB."""
     if landmarks is None:
         return frame
+    landmarks = user_outline(landmarks, source)
     roi = face_roi(landmarks, (frame.shape[1], frame.shape[0]))
     if roi is None:
         return frame
@@ -127,20 +196,32 @@ def swap_face(
     pts = landmarks - np.array([x0, y0], dtype=np.float32)
     scale = min(1.0, MAP_SIDE / max(size))
     with timer.stage("swap"):
-        map_x, map_y = warp_maps(pts, source.points, source.triangles, size, scale)
-        warped_lab = cv2.remap(source.lab, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        map_x, map_y = warp_maps(pts, source.points, MESH_TRIANGLES, size, scale)
+        warped = cv2.remap(source.rgba, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     with timer.stage("blend"):
         scene_roi = frame[y0:y1, x0:x1]
-        feather = FEATHER * face_width(pts)
-        small_mask = face_mask(pts, size, feather=feather, keep_eyes=source.eyes_open, scale=scale)
-        mask = cv2.resize(small_mask, size, interpolation=cv2.INTER_LINEAR)
-        small_scene = cv2.resize(scene_roi, (small_mask.shape[1], small_mask.shape[0]), interpolation=cv2.INTER_AREA)
-        dst_mean, dst_std = lab_stats(small_scene, small_mask)
-        lut = colour_lut(source.lab_mean, source.lab_std, dst_mean, dst_std)
-        face_rgb = cv2.cvtColor(cv2.LUT(warped_lab, lut), cv2.COLOR_LAB2RGB)
-        out = frame.copy()
-        out[y0:y1, x0:x1] = composite(scene_roi, face_rgb, mask)
-    return out
+        shape = (max(2, round(size[1] * scale)), max(2, round(size[0] * scale)))
+        small = (shape[1], shape[0])
+        keep = cv2.resize(warped[..., 3], small, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        masks, _ = region_masks(pts, size, source, keep)
+        face_small = cv2.resize(warped[..., :3], small, interpolation=cv2.INTER_AREA)
+        scene_small = cv2.resize(scene_roi, small, interpolation=cv2.INTER_AREA)
+        smoothed = state.scene_mean if state is not None else None
+        deltas, scene_mean = tone_deltas(face_small, scene_small, masks, face_width(pts) * shape[1] / size[0],
+                                         smoothed)
+        if state is not None:
+            state.scene_mean = scene_mean if smoothed is None else (
+                SCENE_TONE_MEMORY * smoothed + (1 - SCENE_TONE_MEMORY) * scene_mean)
+        # One upsampling call for all seven low-frequency channels.
+        lows = cv2.resize(np.dstack([deltas.face, deltas.scene, masks.sharp]), size, interpolation=cv2.INTER_LINEAR)
+        base = cv2.add(scene_roi, lows[..., 3:6], dtype=cv2.CV_32F)
+        face = cv2.add(warped[..., :3], lows[..., 0:3], dtype=cv2.CV_32F)
+        face -= base
+        face *= lows[..., 6:7]
+        face += base
+        # The decoded frame is ours alone: write the face region in place instead of copying 2.7 MB.
+        frame[y0:y1, x0:x1] = cv2.add(face, (0.0, 0.0, 0.0, 0.0), dtype=cv2.CV_8U)  # rounds and saturates
+    return frame
 
 
 class MeshEngine:
@@ -159,6 +240,13 @@ class MeshEngine:
         self, frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSource, timer: StageTimer
     ) -> np.ndarray:
         return swap_face(frame, landmarks, source, timer)
+
+    def swap_stream(self, pairs: Iterator[tuple[np.ndarray, np.ndarray | None]], source: MeshSource,
+                    timer: StageTimer) -> Iterator[np.ndarray]:
+        """Frames of one clip in order, with the scene's tone smoothed over time."""
+        state = _ClipState()
+        for frame, landmarks in pairs:
+            yield swap_face(frame, landmarks, source, timer, state)
 
     def close(self) -> None:
         self._analyzer.close()

@@ -30,7 +30,7 @@ def triangulate(points: np.ndarray, min_area: float = 0.05) -> np.ndarray:
 def fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares affine (2, 3) float64 that maps points `src` (N, 2) onto `dst` (N, 2)."""
     a = np.hstack([src.astype(np.float64), np.ones((len(src), 1))])
-    sol, *_ = np.linalg.lstsq(a, dst.astype(np.float64), rcond=None)
+    sol = np.linalg.solve(a.T @ a + 1e-9 * np.eye(3), a.T @ dst.astype(np.float64))  # normal equations: no SVD
     return sol.T
 
 

@@ -1,0 +1,88 @@
+"""Make a turned selfie frontal: the near half of the face, mirrored, stands in for the far half.
+
+A selfie turned a little to one side shows the far cheek squashed into a few pixels.
+Warped onto a frontal scene face, those pixels stretch into streaks (and hair or the
+background behind the far cheek gets pasted in). Faces are nearly symmetric, so the near
+half, mirrored across the midline, is a far better texture for the far half; the landmark
+layout is made symmetric the same way. Done once per selfie, at full resolution (about
+100 ms); a frontal selfie is returned unchanged.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from zaobot.models.landmarks import face_width
+from zaobot.models.topology import CHEEK_IMAGE_LEFT, CHEEK_IMAGE_RIGHT, MESH_TRIANGLES, MIDLINE, MIRROR
+from zaobot.models.warp import warp_maps
+
+START, FULL = 0.06, 0.16  # |yaw - 0.5| where mirroring starts, and where it is complete
+SEAM = 0.05  # the soft width of the join, in face widths ...
+SEAM_OFFSET = 0.1  # ... this far into the far half: the nose ridge of a turned face bulges past a straight midline
+NOSE = np.array([168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 327, 129, 358, 49, 279, 64, 294], dtype=np.int32)
+
+
+def midline(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """The midline as (unit normal (2,), offset): n . p = offset on the line, n points image-right."""
+    mid = points[MIDLINE].astype(np.float64)
+    k, c = np.polyfit(mid[:, 1], mid[:, 0], 1)  # x = k*y + c: near-vertical, so fit x from y
+    normal = np.array([1.0, -k]) / np.hypot(1.0, k)
+    return normal, float(c / np.hypot(1.0, k))
+
+
+def reflect(points: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
+    d = points.astype(np.float64) @ normal - offset
+    return points - 2.0 * d[:, None] * normal[None, :]
+
+
+def turn_share(yaw_ratio: float) -> float:
+    """0 for a frontal selfie, rising to 1 as it turns from START to FULL off frontal."""
+    return float(np.clip((abs(yaw_ratio - 0.5) - START) / (FULL - START), 0.0, 1.0))
+
+
+def frontalise(image: np.ndarray, points: np.ndarray, yaw_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """(image, points): the face made symmetric by mirroring its near half, in proportion to the turn.
+
+    image: uint8 (h, w, C) crop around the face (any channels, e.g. RGB + occluder alpha);
+    points: float32 (478, 2) in that crop."""
+    share = turn_share(yaw_ratio)
+    if share <= 0.0:
+        return image, points
+    normal, offset = midline(points)
+    side = points.astype(np.float64) @ normal - offset  # > 0: image-right of the midline
+    near_right = abs(side[CHEEK_IMAGE_RIGHT]) > abs(side[CHEEK_IMAGE_LEFT])
+    far = (side < 0) if near_right else (side > 0)
+    far[MIDLINE] = False
+
+    mirrored = reflect(points[MIRROR], normal, offset)  # each point where its twin would put it
+    # Points near the midline (the nose, the lips' centre) keep their place: the nose of a
+    # turned face bulges to the far side, and moving it would fold the mesh. Points whose
+    # twin is far out (the cheek, the jaw, the outer eye) move all the way.
+    reach = np.abs(side[MIRROR]) / max(1.0, face_width(points))
+    move = share * np.clip((reach - 0.12) / 0.12, 0.0, 1.0)
+    target = points.astype(np.float64).copy()
+    target[far] = points[far] + move[far, None] * (mirrored[far] - points[far])
+    target = target.astype(np.float32)
+
+    h, w = image.shape[:2]
+    own = _warp(image, points, target, (w, h))
+    twin = _warp(image, points[MIRROR], target, (w, h))  # the near half, mirrored onto the far half
+
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    t_normal, t_offset = midline(target)
+    dist = (xs * t_normal[0] + ys * t_normal[1] - t_offset) * (-1.0 if near_right else 1.0)  # > 0 on the far side
+    width = max(1.0, SEAM * face_width(target))
+    offset_px = SEAM_OFFSET * face_width(target)
+    weight = share / (1.0 + np.exp(-(dist - offset_px) / (0.5 * width)))
+    nose = np.zeros((h, w), np.uint8)  # the nose stays the selfie's own: its mirror image lands beside it
+    cv2.fillConvexPoly(nose, np.round(cv2.convexHull(target[NOSE])).astype(np.int32), 255)
+    nose = cv2.GaussianBlur(nose, (0, 0), width).astype(np.float64) / 255.0
+    weight = (weight * (1.0 - nose)).astype(np.float32)[..., None]
+    blended = own.astype(np.float32) + weight * (twin.astype(np.float32) - own.astype(np.float32))
+    return np.clip(blended + 0.5, 0, 255).astype(np.uint8), target
+
+
+def _warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    map_x, map_y = warp_maps(dst, src, MESH_TRIANGLES, size, 0.5)
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

@@ -1,0 +1,93 @@
+"""The masks that decide, per pixel of a face region, whose pixels and whose tone show.
+
+Pure functions over landmark arrays; every mask is built at the reduced scale of the
+warp map (about 112 px across the face) and upsampled by the caller, because blurred
+masks upsample cleanly and a full-resolution build costs 10x more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
+
+FEATHER = 0.04  # the outer edge's soft width, a share of the face width: sharper edges keep more identity
+CORE_INSET = 0.06  # the user's own tone applies fully this far inside the edge ...
+CORE_SOFT = 0.04  # ... fading over this width towards the scene's tone at the edge
+
+
+@dataclass(frozen=True)
+class FrameMasks:
+    """Soft masks, float32 in [0, 1], all of one (reduced) shape."""
+
+    outer: np.ndarray  # the face oval with its feathered edge: the seam
+    sharp: np.ndarray  # where the selfie's own pixels show: outer minus holes and occluders
+    core: np.ndarray  # where the user's skin tone applies fully; 0 at the seam, so the edge takes the scene's
+
+
+def _polygon(shape: tuple[int, int], pts: np.ndarray, scale: float) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    poly = np.round(((pts + 0.5) * scale - 0.5) * 16).astype(np.int32)
+    cv2.fillPoly(mask, [poly], 255, lineType=cv2.LINE_AA, shift=4)
+    return mask
+
+
+def _ellipse(radius: float) -> np.ndarray:
+    k = max(1, int(round(radius))) * 2 + 1
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+
+
+def soft_region(mask: np.ndarray, grow: float, sigma: float) -> np.ndarray:
+    """A uint8 region grown (grow > 0) or shrunk (grow < 0) by |grow| px, then blurred: float32 [0, 1]."""
+    if grow >= 0.5:
+        mask = cv2.dilate(mask, _ellipse(grow))
+    elif grow <= -0.5:
+        mask = cv2.erode(mask, _ellipse(-grow))
+    if sigma > 0.3:
+        return cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma).astype(np.float32) / 255.0
+    return mask.astype(np.float32) / 255.0
+
+
+def frame_masks(
+    points: np.ndarray,
+    shape: tuple[int, int],
+    scale: float,
+    face_px: float,
+    *,
+    mouth_from_scene: float,
+    eyes_from_scene: bool,
+    keep: np.ndarray | None = None,
+) -> FrameMasks:
+    """Masks for the scene face at `points` (478, 2), in region pixels, built at `scale`.
+
+    shape: the reduced (h, w). face_px: the face width in region pixels.
+    * The inner lips are always a hole, so the scene's teeth and tongue show.
+    * `mouth_from_scene` (0-1) is how much of the whole mouth, lips included, comes from the
+      scene: all of it when the selfie's mouth is open (its teeth would be stretched over the
+      actor's), and in the frames where the actor's mouth opens wider than the selfie's.
+    * With `eyes_from_scene` (the selfie's eyes are not clearly open) the eyes do too.
+    * `keep` (float32, `shape`) is the selfie's occluder map warped to the scene: hair
+      across the forehead is 0 there, so the scene's skin fills in, toned to the user's.
+    """
+    f = face_px * scale
+    oval = _polygon(shape, points[FACE_OVAL], scale)
+    feather = max(1.0, FEATHER * f)
+    outer = soft_region(oval, -feather, 0.5 * feather)
+    core = soft_region(oval, -CORE_INSET * f, CORE_SOFT * f)
+
+    holes = np.zeros_like(outer)
+    lips = _polygon(shape, points[INNER_LIPS], scale)
+    holes = np.maximum(holes, soft_region(lips, 0, max(0.6, 0.006 * f)))
+    if mouth_from_scene > 0.0:
+        mouth = _polygon(shape, points[OUTER_LIPS], scale)
+        holes = np.maximum(holes, mouth_from_scene * soft_region(mouth, 0.03 * f, 0.025 * f))
+    if eyes_from_scene:
+        eyes = np.maximum(_polygon(shape, points[RIGHT_EYE], scale), _polygon(shape, points[LEFT_EYE], scale))
+        holes = np.maximum(holes, soft_region(eyes, 0.035 * f, 0.02 * f))
+    sharp = outer * (1.0 - holes)
+    if keep is not None:
+        sharp *= keep
+    return FrameMasks(outer=outer, sharp=sharp, core=core * outer)

@@ -1,0 +1,139 @@
+"""What covers the selfie's face: hair across the forehead, a hand, a mask. Pure functions.
+
+A skin model in YCrCb chroma: a broad prior that holds for every skin tone (Cr 133-180,
+Cb 70-130), narrowed to the person's own skin sampled on the cheeks and nose bridge.
+Chroma ignores shading, so a shadowed cheek still reads as skin.
+
+Two uses:
+* `keep_map`: on the forehead band (above the brows), non-skin is hair or a hat. It is
+  kept out of the pasted texture (the scene's forehead fills in, toned to the user's), so
+  strands don't become stripes on the actor's face. Brows, eyes, lips, glasses and a beard
+  are the user's features and stay: they are below that band or excluded.
+* `covered_share`: the share of the face (outside eyes, brows and lips) that isn't skin.
+  Past about half, there isn't enough face to render: the user is asked for another photo.
+  Blond hair has a skin-like hue and is missed; the figure is a guard, not a segmentation.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from zaobot.models.masks import _polygon
+from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
+
+HAIR_DARKNESS = 0.45  # forehead pixels darker than this share of the cheeks' luma are hair
+CHROMA_FLOOR = 7.0  # least spread of skin chroma around the sample's (YCrCb units)
+PRIOR_CR = (133.0, 180.0)
+PRIOR_CB = (70.0, 130.0)
+# Where the person's own skin is sampled: forehead, nose bridge, cheeks, under the eyes. Spread
+# out, so that a fringe, a scarf or a hand leaves enough of the sample to be the reference.
+SAMPLE_POINTS = (151, 108, 337, 6, 197, 50, 280, 117, 346, 205, 425)
+# Nose wings, nostrils, and the area down to the mouth corners where a moustache grows.
+NOSE_AND_MOUSTACHE = np.array([129, 358, 98, 327, 2, 61, 291, 0], dtype=np.int32)
+MOUTH_CORNERS = np.array([61, 291], dtype=np.int32)
+RIGHT_BROW = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46], dtype=np.int32)
+LEFT_BROW = np.array([300, 293, 334, 296, 336, 285, 295, 282, 283, 276], dtype=np.int32)
+
+
+def _chroma(rgb: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cr and Cb, float32, smoothed a little: JPEG's 4:2:0 chroma is blocky and noisy."""
+    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    ycrcb = cv2.GaussianBlur(ycrcb, (0, 0), sigma)
+    return ycrcb[..., 1], ycrcb[..., 2]
+
+
+def skin_probability(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """float32 (h, w) in [0, 1]: how much each pixel's chroma is like the person's own skin.
+
+    The reference is the sampled skin that passes the prior; a black-and-white photo, or one
+    under coloured light, fails the prior everywhere, and then the whole sample is the
+    reference. The tolerance is wide enough to absorb light whose colour drifts across a face."""
+    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    cr, cb = _chroma(rgb, max(0.8, 0.006 * face_px))
+    sample = _sample_mask(cr.shape, points, face_px)
+    prior = (cr >= PRIOR_CR[0]) & (cr <= PRIOR_CR[1]) & (cb >= PRIOR_CB[0]) & (cb <= PRIOR_CB[1])
+    picked = sample & prior if prior[sample].mean() >= 0.25 else sample
+    mcr, mcb = float(np.median(cr[picked])), float(np.median(cb[picked]))
+    scr = max(CHROMA_FLOOR, 1.4826 * float(np.median(np.abs(cr[picked] - mcr))))
+    scb = max(CHROMA_FLOOR, 1.4826 * float(np.median(np.abs(cb[picked] - mcb))))
+    d2 = ((cr - mcr) / scr) ** 2 + ((cb - mcb) / scb) ** 2
+    return np.exp(-0.5 * np.maximum(0.0, d2 - 4.0) / 4.0).astype(np.float32)  # flat to 2 sigma, then falls
+
+
+def _sample_mask(shape: tuple[int, int], points: np.ndarray, face_px: float) -> np.ndarray:
+    sample = np.zeros(shape, np.uint8)
+    for idx in SAMPLE_POINTS:
+        cv2.circle(sample, tuple(int(v) for v in np.round(points[idx])), max(2, int(0.04 * face_px)), 255, -1)
+    return sample > 0
+
+
+def _features(shape: tuple[int, int], points: np.ndarray, grow: int) -> np.ndarray:
+    """Eyes, brows and lips (grown by `grow` px): the user's own non-skin features."""
+    mask = np.zeros(shape, np.uint8)
+    for loop in (RIGHT_EYE, LEFT_EYE, OUTER_LIPS, INNER_LIPS):
+        mask |= _polygon(shape, points[loop], 1.0)
+    for brow in (RIGHT_BROW, LEFT_BROW):
+        mask |= _polygon(shape, cv2.convexHull(points[brow]).reshape(-1, 2), 1.0)
+    if grow > 0:
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    return mask > 127
+
+
+def hair_zone(shape: tuple[int, int], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(zone, edge) bool (h, w): where hair or a hand over the face is looked for, and the
+    part of the face's edge it must come in from.
+
+    The zone is the face above the mouth corners, minus the user's own dark features: eyes
+    (with lashes and make-up), brows, nostrils and the moustache area. A beard is below the
+    mouth line or in the moustache area, so it stays the user's. Hair that falls over a face
+    enters from its upper edge or sides, so only occluders connected to that edge count:
+    glasses, a mole or a shadow inside the face don't."""
+    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    oval = _polygon(shape, points[FACE_OVAL], 1.0)
+    mouth_line = float(max(points[MOUTH_CORNERS, 1]))
+    rows = np.arange(shape[0])[:, None] < mouth_line
+    own = np.zeros(shape, np.uint8)
+    for loop, grow in ((RIGHT_EYE, 0.035), (LEFT_EYE, 0.035), (RIGHT_BROW, 0.015), (LEFT_BROW, 0.015),
+                       (NOSE_AND_MOUSTACHE, 0.02)):
+        hull = _polygon(shape, cv2.convexHull(points[loop]).reshape(-1, 2), 1.0)
+        r = max(1, int(grow * face_px))
+        own |= cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    zone = (oval > 127) & (own < 128) & rows
+    r = max(2, int(0.03 * face_px))
+    inner = cv2.erode(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    edge = zone & (inner < 128)
+    return zone, edge
+
+
+def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None) -> np.ndarray:
+    """float32 (h, w): 0 where hair or another occluder lies over the face, 1 elsewhere.
+
+    Brown and black hair have a skin-like chroma, so darkness counts too: a pixel far darker
+    than the person's sampled skin is hair."""
+    skin = skin_probability(rgb, points) if skin is None else skin
+    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
+    dark = luma < HAIR_DARKNESS * float(np.median(luma[_sample_mask(luma.shape, points, face_px)]))
+    zone, edge = hair_zone(skin.shape, points)
+    candidate = (zone & ((skin < 0.35) | dark)).astype(np.uint8) * 255
+    k = max(3, int(0.015 * face_px) | 1)
+    candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks are pores
+    count, labels = cv2.connectedComponents(candidate)
+    entering = np.unique(labels[edge & (candidate > 0)])
+    occluder = (np.isin(labels, entering[entering > 0])).astype(np.uint8) * 255
+    grow = max(1, int(0.03 * face_px))  # strands' soft, thin ends reach past what the threshold finds
+    occluder = cv2.dilate(occluder, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    soft = cv2.GaussianBlur(occluder, (0, 0), sigmaX=max(1.0, 0.012 * face_px)).astype(np.float32) / 255.0
+    return 1.0 - soft
+
+
+def covered_share(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None) -> float:
+    """Share of the face oval, outside eyes, brows and lips, that is unlike the person's cheeks."""
+    skin = skin_probability(rgb, points) if skin is None else skin
+    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    oval = _polygon(skin.shape, points[FACE_OVAL], 1.0) > 127
+    area = oval & ~_features(skin.shape, points, max(1, int(0.02 * face_px)))
+    if area.sum() == 0:
+        return 1.0
+    return float((skin[area] < 0.35).mean())

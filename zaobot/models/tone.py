@@ -1,0 +1,119 @@
+"""Put the user's face under the scene's light without turning it into the actor's skin.
+
+Works at the reduced scale of the masks (about 112 px across the face): lighting and tone
+are low-frequency, so this costs about a millisecond a frame. Pure functions.
+
+* Lighting: a second-order polynomial in face coordinates (six terms) fitted to the L
+  channel is the broad shading across a face (light from the left, from above). The
+  selfie's fit is swapped for the scene's, keeping the selfie's mean level: the user's
+  skin tone is never lightened or darkened towards the actor's. A beard, freckles or
+  make-up are finer than a quadratic, so they stay the user's.
+* Colour: the user's chroma, moved `CHROMA_SHARE` of the way to the scene face's mean, so
+  a selfie taken under warm light doesn't glow orange in a cool scene.
+* Seam: near the edge the face's whole low band is replaced by the scene's (a two-band
+  blend), so the soft edge only has fine detail left to hide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from zaobot.models.masks import FrameMasks
+
+CHROMA_SHARE = 0.35  # how far the user's mean chroma moves towards the scene face's (white balance)
+HOLE_LIGHTNESS_SHARE = 0.6  # scene pixels shown through holes (mouth, eyes) move this much to the user's L
+EDGE_SIGMA = 0.05  # low band of the edge blend, a share of the face width
+
+
+@dataclass(frozen=True)
+class ToneDeltas:
+    """Additive RGB corrections (float32 (h, w, 3), grey levels) at the reduced scale."""
+
+    face: np.ndarray  # added to the warped selfie
+    scene: np.ndarray  # added to the scene where it shows through inside the face
+
+
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """uint8 or float RGB (0-255) -> float32 LAB (L 0-100)."""
+    return cv2.cvtColor(rgb.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_RGB2LAB)
+
+
+def to_rgb(lab: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB) * 255.0
+
+
+def weighted_mean(lab: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mean LAB (3,) under float weights (h, w)."""
+    total = float(weights.sum())
+    if total < 1e-3:
+        return lab.reshape(-1, 3).mean(axis=0)
+    return (lab * weights[..., None]).reshape(-1, 3).sum(axis=0) / total
+
+
+def _normalised_blur(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian low band of `values` (h, w, 3) counting only weighted pixels (normalised convolution)."""
+    num = cv2.GaussianBlur(values * weights[..., None], (0, 0), sigma)
+    den = cv2.GaussianBlur(weights, (0, 0), sigma)[..., None]
+    return num / np.maximum(den, 1e-3)
+
+
+def _basis(shape: tuple[int, int], weights: np.ndarray) -> np.ndarray:
+    """(h*w, 6) quadratic basis in coordinates centred on the weighted face, in face widths."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    total = float(weights.sum()) or 1.0
+    cx, cy = float((xs * weights).sum() / total), float((ys * weights).sum() / total)
+    span = max(1.0, float(np.sqrt(total)))
+    x, y = ((xs - cx) / span).reshape(-1), ((ys - cy) / span).reshape(-1)
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+
+
+def shading(lightness: np.ndarray, weights: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """The quadratic fit (h, w) to `lightness` under `weights`, minus its weighted mean: the light's shape."""
+    w = np.sqrt(weights.reshape(-1))
+    sel = w > 0.2
+    if sel.sum() < 12:
+        return np.zeros_like(lightness)
+    a = basis[sel] * w[sel, None]
+    # Normal equations: a 6x6 solve is ten times faster than lstsq's SVD and as exact here.
+    coef = np.linalg.solve(a.T @ a + 1e-6 * np.eye(a.shape[1], dtype=a.dtype), a.T @ (lightness.reshape(-1)[sel] * w[sel]))
+    fit = (basis @ coef).reshape(lightness.shape).astype(np.float32)
+    return fit - float((fit * weights).sum() / max(float(weights.sum()), 1e-3))
+
+
+def tone_deltas(
+    face_rgb: np.ndarray,
+    scene_rgb: np.ndarray,
+    masks: FrameMasks,
+    face_px: float,
+    scene_mean: np.ndarray | None = None,
+) -> tuple[ToneDeltas, np.ndarray]:
+    """Corrections for one frame, and the scene face's mean LAB this frame (for smoothing).
+
+    face_rgb, scene_rgb: uint8 (h, w, 3) at the masks' scale; face_px: face width at that
+    scale. `scene_mean` is the caller's temporally smoothed scene mean (None: this frame's),
+    so the user's tone doesn't flicker with every change of the actor's face."""
+    weights = masks.sharp
+    face_lab, scene_lab = to_lab(face_rgb), to_lab(scene_rgb)
+    face_mean = weighted_mean(face_lab, weights)
+    this_scene_mean = weighted_mean(scene_lab, weights)
+    scene_mean = this_scene_mean if scene_mean is None else scene_mean
+
+    sigma = max(1.0, EDGE_SIGMA * face_px)
+    edge = _normalised_blur(scene_lab, weights, sigma) - _normalised_blur(face_lab, weights, sigma)
+
+    basis = _basis(weights.shape, weights)
+    core = np.empty_like(face_lab)
+    core[..., 0] = shading(scene_lab[..., 0], weights, basis) - shading(face_lab[..., 0], weights, basis)
+    core[..., 1:] = CHROMA_SHARE * (scene_mean[1:] - face_mean[1:])
+    c = masks.core[..., None]
+    face_delta = to_rgb(face_lab + (1.0 - c) * edge + c * core) - face_rgb.astype(np.float32)
+
+    hole = np.empty(3, np.float32)
+    hole[0] = HOLE_LIGHTNESS_SHARE * (face_mean[0] - scene_mean[0])
+    hole[1:] = (1.0 - CHROMA_SHARE) * (face_mean[1:] - scene_mean[1:])
+    scene_delta = to_rgb(scene_lab + c * hole) - scene_rgb.astype(np.float32)
+    return ToneDeltas(face=face_delta, scene=scene_delta), this_scene_mean
