@@ -6,9 +6,11 @@ import asyncio
 
 import pytest
 
-from zaobot import storage
+from zaobot import storage, wording
+from zaobot.errors import EyesClosed, FaceCovered, SelfieError
 from zaobot.handlers.core import Conversation
 from zaobot.handlers.events import Event, Reply
+from zaobot.handlers.selfie_check import SelfieChecker
 from zaobot.media.scenes import SceneLibrary
 from tests.storage_helpers import make_settings
 
@@ -115,3 +117,106 @@ def test_telegram_webhook_checks_the_secret_token():
     ok = client.post("/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"})
     assert ok.status_code == 200 and app.update_queue.qsize() == 1
     assert client.get("/healthz").json() == {"ok": True}
+
+
+# ---------------------------------------------------------------- selfie guidance and the new selfie errors
+
+NEW_SELFIE_ERRORS = [EyesClosed, FaceCovered]
+
+
+class RefusingEngine:
+    """Stands in for the engine inside the real SelfieChecker: its selfie validation raises `error`."""
+
+    name = "refusing"
+
+    def __init__(self) -> None:
+        self.error: SelfieError | None = None
+
+    def prepare_source(self, selfie):  # type: ignore[no-untyped-def]
+        assert self.error is not None
+        raise self.error
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("error", NEW_SELFIE_ERRORS)
+def test_new_selfie_errors_reach_the_user_in_their_language(tmp_path, demo_selfie_bytes, error, lang):
+    settings = make_settings(tmp_path / "data")
+    store = storage.open_store(settings)
+    engine = RefusingEngine()
+    conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner(),  # type: ignore[arg-type]
+                        checker=SelfieChecker(settings, engine_factory=lambda: engine))
+    conv.register("test", RecordingOutbox())
+    try:
+        asyncio.run(conv.handle(ev("callback", text="consent:yes", language=lang)))
+        engine.error = error()  # raised inside engine.prepare_source, on the checker's thread
+
+        async def selfie() -> bytes:
+            return demo_selfie_bytes
+
+        replies = asyncio.run(conv.handle(ev("photo", text="demo", fetch_bytes=selfie, language=lang)))
+        assert [r.text for r in replies] == [wording.text(error.key, lang)]
+        assert store.db["selfies"].count == 0 and store.db["jobs"].count == 0  # dropped, never stored
+    finally:
+        conv.close()
+        store.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("error", NEW_SELFIE_ERRORS)
+def test_new_selfie_errors_from_a_render_worker_reach_the_user(core, demo_selfie_bytes, monkeypatch, error, lang):
+    """The same errors, raised by the engine in a render worker, fail the job with their own message."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from zaobot.jobs import runner as runner_module
+
+    def render_job(*args: object) -> dict:
+        raise error()
+
+    monkeypatch.setattr(runner_module, "render_job", render_job)
+    user = storage.grant_consent(core.store, "test", "u1", language=lang)
+    sid = storage.add_selfie(core.store, user["id"], demo_selfie_bytes)
+    job = storage.create_job(core.store, user["id"], "demo", selfie_id=sid, chat_id="c1", platform="test",
+                             language=lang)
+    runner = runner_module.JobRunner(core.store, core.settings)
+    runner.hooks = core.hooks()
+    runner._pool = ThreadPoolExecutor(max_workers=1)  # type: ignore[assignment]
+    try:
+        claimed = runner._claim_next()
+        assert claimed is not None and claimed["id"] == job["id"]
+        asyncio.run(runner._run(claimed))
+    finally:
+        runner._pool.shutdown()
+    assert core.outboxes["test"].sent[-1][1].text == wording.text(error.key, lang)
+    assert storage.get_job(core.store, job["id"])["status"] == "failed"
+
+
+def test_new_selfie_error_messages_say_what_is_wrong_and_what_to_do():
+    assert "eyes" in wording.text("selfie.eyes_closed", "en") and "open" in wording.text("selfie.eyes_closed", "en")
+    assert "睁开眼睛" in wording.text("selfie.eyes_closed", "zh")
+    assert "covered" in wording.text("selfie.face_covered", "en")
+    assert "遮挡" in wording.text("selfie.face_covered", "zh")
+    for error in NEW_SELFIE_ERRORS:
+        assert issubclass(error, SelfieError) and error().params == {}
+        assert wording.languages_of(error.key) == {"en", "zh"}
+
+
+GUIDANCE = {
+    "en": ["camera", "arm's length", "hair, hand or mask", "eyes open", "shadows", "behind you", "only your face"],
+    "zh": ["正对镜头", "一臂远", "头发、手或口罩", "睁开眼睛", "阴影", "逆光", "只有您一个人"],
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_consent_accepted_and_help_say_what_makes_a_good_selfie(core, lang):
+    tips = wording.text("selfie.tips", lang)
+    assert all(point in tips for point in GUIDANCE[lang])
+    accepted = asyncio.run(core.handle(ev("callback", text="consent:yes", language=lang)))
+    help_ = asyncio.run(core.handle(ev("command", command="help", language=lang)))
+    start = asyncio.run(core.handle(ev("command", command="start", language=lang)))
+    for replies in (accepted, help_, start):
+        assert tips in replies[0].text
+    assert "demo" in accepted[0].text and "/delete" in help_[0].text  # scenes and commands are still there
+

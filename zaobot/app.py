@@ -107,6 +107,9 @@ async def serve(settings: Settings) -> None:
             server = uvicorn.Server(config)
             tasks.append(asyncio.create_task(server.serve()))
         tasks.append(asyncio.create_task(_sweeper(store, settings.sweep_interval_s)))
+        # Render workers began warming up in runner.start; the selfie checker warms up now that the
+        # adapters answer. Selfies sent meanwhile just wait for it.
+        tasks.append(asyncio.create_task(core.checker.warm(), name="zaobot-warm-selfie-checker"))
         log.info("zaobot is serving")
         await stop.wait()
     finally:

@@ -36,12 +36,13 @@ def lang_of(code: str | None) -> wording.Lang:
 
 
 class Conversation:
-    def __init__(self, store: Store, settings: Settings, library: SceneLibrary, runner: JobRunner) -> None:
+    def __init__(self, store: Store, settings: Settings, library: SceneLibrary, runner: JobRunner,
+                 checker: SelfieChecker | None = None) -> None:
         self.store = store
         self.settings = settings
         self.library = library
         self.runner = runner
-        self.checker = SelfieChecker(settings)
+        self.checker = checker or SelfieChecker(settings)
         self.outboxes: dict[str, Outbox] = {}
         self._last_edit: dict[str, float] = {}
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()

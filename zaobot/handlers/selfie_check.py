@@ -3,24 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
-from zaobot.config import Settings
+from zaobot.config import BUNDLED_ASSETS_DIR, Settings
 from zaobot.media.images import decode_image
+from zaobot.models import Engine
 from zaobot.models.mesh import MeshEngine
+
+log = logging.getLogger(__name__)
+
+DEMO_SELFIE = BUNDLED_ASSETS_DIR / "demo_selfie.jpg"
 
 
 class SelfieChecker:
-    def __init__(self, settings: Settings) -> None:
+    """Runs the engine's own selfie validation (`prepare_source`), whose SelfieErrors reach the user.
+
+    `engine_factory` builds the analyser on the checker's thread (default: the mesh engine);
+    tests pass their own."""
+
+    def __init__(self, settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> None:
         self._settings = settings
+        self._factory = engine_factory or (lambda: MeshEngine(min_face_px=settings.min_face_px))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zaobot-selfie")
         self._local = threading.local()
 
-    def _check(self, data: bytes) -> None:
+    def _engine(self) -> Engine:
         engine = getattr(self._local, "engine", None)
         if engine is None:  # mediapipe graphs are per thread; this pool has exactly one
-            engine = self._local.engine = MeshEngine(min_face_px=self._settings.min_face_px)
+            engine = self._local.engine = self._factory()
+        return engine
+
+    def _check(self, data: bytes) -> None:
+        engine = self._engine()
         rgb = decode_image(data, max_bytes=self._settings.max_upload_bytes,
                            max_pixels=self._settings.max_image_pixels)
         engine.prepare_source(rgb)
@@ -28,6 +46,24 @@ class SelfieChecker:
     async def check(self, data: bytes) -> None:
         """Raise the specific SelfieError for a bad selfie; return for a usable one."""
         await asyncio.get_running_loop().run_in_executor(self._pool, self._check, data)
+
+    def _warm(self) -> float:
+        start = time.perf_counter()
+        self._check(DEMO_SELFIE.read_bytes())
+        return time.perf_counter() - start
+
+    async def warm(self) -> float | None:
+        """Build the analyser and run it once on the bundled demo selfie, at start-up, so the
+        first user's selfie isn't the one that pays for creating and first running the face graphs.
+        Selfies sent meanwhile wait behind it on the checker's thread. Returns the seconds taken,
+        or None when it failed (checks then build the analyser themselves, as before)."""
+        try:
+            seconds = await asyncio.get_running_loop().run_in_executor(self._pool, self._warm)
+        except Exception:  # noqa: BLE001 - warming is an optimisation, never a reason to stop
+            log.warning("selfie checker could not warm up", exc_info=True)
+            return None
+        log.info("selfie checker warm in %.1f s", seconds)
+        return seconds
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

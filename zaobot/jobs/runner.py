@@ -4,6 +4,9 @@ Jobs are persisted, so the queue survives restarts: on start-up, jobs that were
 running when the process died are retried once, then failed. The dispatcher
 starts the oldest queued job whenever a worker is free and the service is not
 paused; workers poll the job's status and stop when it is cancelled.
+
+Workers are started and warmed up as soon as the runner starts (see `jobs.warmup`), so
+the first clip after start-up is not the one that pays for loading the engine.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 import math
 import multiprocessing
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -21,7 +25,8 @@ from typing import Awaitable, Callable
 
 from zaobot.config import Settings
 from zaobot.errors import SelfieError, UnknownScene
-from zaobot.jobs.worker import JobCancelled, init_worker, render_job
+from zaobot.jobs.warmup import WarmReport
+from zaobot.jobs.worker import JobCancelled, init_worker, ready, render_job
 from zaobot.storage import Store, attach_output, get_job, owner_hash, selfie_file, set_status
 from zaobot.storage.db import transaction
 from zaobot.storage.media import TamperedFile
@@ -66,6 +71,9 @@ class JobRunner:
         self._progress_q: multiprocessing.Queue | None = None
         self._progress_thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.warm_reports: list[WarmReport] = []  # one per worker of the current pool, as they arrive
+        self.warm = asyncio.Event()  # set once every worker of the current pool is warm
+        self._pool_started = 0.0
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -85,9 +93,20 @@ class JobRunner:
         for task in list(self._active.values()):
             task.cancel()
         if self._pool:
+            warming = self._warming_workers()
             self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in warming:
+                process.terminate()
         if self._progress_q is not None:
             self._progress_q.put(None)
+
+    def _warming_workers(self) -> list[multiprocessing.process.BaseProcess]:
+        """Workers that have not reported warm yet. They hold no job, so `stop` ends them rather than
+        make the shutdown wait for a warm-up nobody needs; warm ones (idle or rendering) are left as
+        before. ProcessPoolExecutor lists its processes publicly only from Python 3.14 on."""
+        warm = {report.pid for report in self.warm_reports}
+        processes = getattr(self._pool, "_processes", None) or {}
+        return [p for p in list(processes.values()) if p.pid not in warm and p.is_alive()]
 
     async def _recover(self) -> None:
         """Jobs left 'running' by a crash are retried once, then failed with a message."""
@@ -195,9 +214,19 @@ class JobRunner:
         await self.hooks.on_failed(current, key, params or {})
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        """Workers are spawned (mediapipe and threads don't survive fork) and load the engine once."""
-        return ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=_SPAWN, initializer=init_worker,
+        """Workers are spawned (mediapipe and threads don't survive fork), load the engine once and warm up.
+
+        The pool starts a process only when a job needs one, so one no-op per worker starts them all
+        now: they warm up while the bot already answers, and a job submitted meanwhile waits behind
+        the warm-up instead of paying for it."""
+        pool = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=_SPAWN, initializer=init_worker,
                                    initargs=(self.settings, self.store.secret, self._progress_q))
+        self.warm_reports = []
+        self.warm.clear()
+        self._pool_started = time.monotonic()
+        for _ in range(self.settings.workers):
+            pool.submit(ready)
+        return pool
 
     def _restart_pool(self) -> None:
         if self._pool is not None:
@@ -212,8 +241,23 @@ class JobRunner:
             item = self._progress_q.get()
             if item is None:
                 return
+            if isinstance(item, WarmReport):
+                self._loop.call_soon_threadsafe(self._warmed, item)
+                continue
             job_id, done, total = item
             asyncio.run_coroutine_threadsafe(self._progress(job_id, done, total), self._loop)
+
+    def _warmed(self, report: WarmReport) -> None:
+        """Record one worker's warm-up; log once the whole pool is warm."""
+        self.warm_reports.append(report)
+        for error in report.errors:
+            log.warning("render worker %d: could not warm up %s", report.pid, error)
+        if len(self.warm_reports) == self.settings.workers and not self.warm.is_set():
+            self.warm.set()
+            log.info("workers warm in %.1f s (%d worker(s), each loaded scenes %s and rendered %d frames in %.1f s)",
+                     time.monotonic() - self._pool_started, len(self.warm_reports),
+                     ", ".join(self.warm_reports[0].scenes) or "none", min(r.frames for r in self.warm_reports),
+                     max(r.seconds for r in self.warm_reports))
 
     async def _progress(self, job_id: str, done: int, total: int) -> None:
         job = get_job(self.store, job_id)

@@ -1,4 +1,4 @@
-"""What runs inside a render worker process. The engine is loaded once per process."""
+"""What runs inside a render worker process. The engine is loaded, and warmed up, once per process."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 
 from zaobot.config import Settings
+from zaobot.jobs.warmup import WarmReport, warm_up
 from zaobot.media.provenance import sign_in_place
-from zaobot.media.scenes import SceneLibrary
+from zaobot.media.scenes import ANALYSIS, Scene, SceneLibrary
 from zaobot.models import Engine, create_engine
 from zaobot.pipeline import swap_selfie
 from zaobot.storage.db import connect
@@ -22,25 +23,67 @@ class JobCancelled(Exception):
     """The job was cancelled (e.g. by /delete) while rendering."""
 
 
+# What a worker sends its parent: (job id, frames done, frames total) while rendering, and one
+# WarmReport when it has warmed up.
+Message = tuple[str, int, int] | WarmReport
+
+
+class SceneCache:
+    """Scenes as loaded by this worker, so each scene's analysis is read from disk once per process,
+    not once per job. A scene whose clip or analysis changed on disk is loaded afresh."""
+
+    def __init__(self, library: SceneLibrary) -> None:
+        self.library = library
+        self._scenes: dict[Path, tuple[tuple[str, int], Scene]] = {}
+
+    def find(self, keyword: str) -> Scene:
+        """The scene for `keyword` (raises UnknownScene), reusing the one already in memory."""
+        return self._cached(self.library.find(keyword))
+
+    def all(self) -> list[Scene]:
+        return [self._cached(scene) for scene in self.library.scenes()]
+
+    def _cached(self, scene: Scene) -> Scene:
+        try:
+            stamp = (scene.clip_sha256, (scene.directory / ANALYSIS).stat().st_mtime_ns)
+        except OSError:
+            return scene  # no analysis: loading it fails in the job, with the scene's own error
+        held = self._scenes.get(scene.directory)
+        if held is None or held[0] != stamp:
+            held = self._scenes[scene.directory] = (stamp, scene)
+        return held[1]
+
+
 @dataclass
 class _Worker:
     settings: Settings
     secret: str
     engine: Engine
     media: MediaStore
-    library: SceneLibrary
-    progress: "Queue[tuple[str, int, int]] | None"
+    scenes: SceneCache
+    progress: "Queue[Message] | None"
+    warm: WarmReport | None = None
 
 
 # Per-process state of a pool worker, set once by `init_worker` (the pool's initializer).
 _worker: _Worker | None = None
 
 
-def init_worker(settings: Settings, secret: str, progress: "Queue[tuple[str, int, int]] | None") -> None:
+def init_worker(settings: Settings, secret: str, progress: "Queue[Message] | None") -> None:
+    """Load the engine and warm up before the process takes its first job: a job submitted
+    meanwhile waits in the pool's queue, and the event loop is never involved."""
     global _worker
     _worker = _Worker(settings=settings, secret=secret, engine=create_engine(settings),
                       media=MediaStore(settings.data_dir / "media", secret),
-                      library=SceneLibrary(settings.scene_dirs), progress=progress)
+                      scenes=SceneCache(SceneLibrary(settings.scene_dirs)), progress=progress)
+    _worker.warm = warm_up(_worker.engine, _worker.scenes.all(), settings, secret, Path(_tmp_dir(settings)))
+    if progress is not None:
+        progress.put(_worker.warm)
+
+
+def ready() -> int:
+    """A no-op job: submitting one per worker makes the pool start its processes now, not at the first job."""
+    return os.getpid()
 
 
 def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str,
@@ -55,7 +98,7 @@ def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str,
             row = db.execute("SELECT status FROM jobs WHERE id = ?", [job_id]).fetchone()
             return bool(row and row[0] == "running")
 
-        scene = w.library.find(scene_keyword)
+        scene = w.scenes.find(scene_keyword)
         fd, tmp = tempfile.mkstemp(suffix=".mp4", prefix="zaobot-out-", dir=_tmp_dir(w.settings))
         os.close(fd)
         last = [0.0]

@@ -26,6 +26,7 @@ class FrameMasks:
     outer: np.ndarray  # the face oval with its feathered edge: the seam
     sharp: np.ndarray  # where the selfie's own pixels show: outer minus holes and occluders
     core: np.ndarray  # where the user's skin tone applies fully; 0 at the seam, so the edge takes the scene's
+    occluded: np.ndarray  # where the selfie's skin was hidden (hair): filled with the scene's skin, in the user's tone
 
 
 def _polygon(shape: tuple[int, int], pts: np.ndarray, scale: float) -> np.ndarray:
@@ -88,6 +89,8 @@ def frame_masks(
         eyes = np.maximum(_polygon(shape, points[RIGHT_EYE], scale), _polygon(shape, points[LEFT_EYE], scale))
         holes = np.maximum(holes, soft_region(eyes, 0.035 * f, 0.02 * f))
     sharp = outer * (1.0 - holes)
+    occluded = np.zeros_like(outer)
     if keep is not None:
         sharp *= keep
-    return FrameMasks(outer=outer, sharp=sharp, core=core * outer)
+        occluded = outer * (1.0 - keep)
+    return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded)

@@ -26,6 +26,7 @@ from zaobot.models.masks import FrameMasks
 CHROMA_SHARE = 0.35  # how far the user's mean chroma moves towards the scene face's (white balance)
 HOLE_LIGHTNESS_SHARE = 0.6  # scene pixels shown through holes (mouth, eyes) move this much to the user's L
 EDGE_SIGMA = 0.05  # low band of the edge blend, a share of the face width
+RELIGHT = 1.0  # how much of the scene's broad shading replaces the selfie's
 
 
 @dataclass(frozen=True)
@@ -107,13 +108,17 @@ def tone_deltas(
 
     basis = _basis(weights.shape, weights)
     core = np.empty_like(face_lab)
-    core[..., 0] = shading(scene_lab[..., 0], weights, basis) - shading(face_lab[..., 0], weights, basis)
+    core[..., 0] = RELIGHT * (shading(scene_lab[..., 0], weights, basis) - shading(face_lab[..., 0], weights, basis))
     core[..., 1:] = CHROMA_SHARE * (scene_mean[1:] - face_mean[1:])
     c = masks.core[..., None]
     face_delta = to_rgb(face_lab + (1.0 - c) * edge + c * core) - face_rgb.astype(np.float32)
 
-    hole = np.empty(3, np.float32)
-    hole[0] = HOLE_LIGHTNESS_SHARE * (face_mean[0] - scene_mean[0])
-    hole[1:] = (1.0 - CHROMA_SHARE) * (face_mean[1:] - scene_mean[1:])
-    scene_delta = to_rgb(scene_lab + c * hole) - scene_rgb.astype(np.float32)
+    # Where the scene shows through: its mouth and eyes move part of the way to the user's
+    # lightness (teeth and eye whites stay light), skin filled in for hair moves all the way.
+    fill = np.empty(3, np.float32)
+    fill[0] = face_mean[0] - scene_mean[0]
+    fill[1:] = (1.0 - CHROMA_SHARE) * (face_mean[1:] - scene_mean[1:])
+    hole = fill * np.array([HOLE_LIGHTNESS_SHARE, 1.0, 1.0], np.float32)
+    occluded = masks.occluded[..., None]
+    scene_delta = to_rgb(scene_lab + c * (hole + occluded * (fill - hole))) - scene_rgb.astype(np.float32)
     return ToneDeltas(face=face_delta, scene=scene_delta), this_scene_mean
