@@ -46,7 +46,7 @@ from zaobot.media.scenes import Scene, SceneLibrary  # noqa: E402
 from zaobot.media.video import ClipWriter, read_frames  # noqa: E402
 from zaobot.models import StageTimer  # noqa: E402
 from zaobot.models.landmarks import FaceAnalyzer, MeshTracker  # noqa: E402
-from zaobot.models.mesh import MeshEngine, face_roi, region_masks, user_outline  # noqa: E402
+from zaobot.models.mesh import MeshEngine, face_roi, region_masks  # noqa: E402
 from zaobot.models.topology import eye_openness  # noqa: E402
 from zaobot.pipeline import render_scene  # noqa: E402
 
@@ -158,7 +158,7 @@ def measure(ref: SceneRef, out_frames: list[np.ndarray], source: object, selfie_
     seams, seams_scene, lights = [], [], []
     if isinstance(source, object) and hasattr(source, "rgba"):
         for i in ref.samples:
-            lm = user_outline(analysis.at(i), source)  # type: ignore[arg-type]  # where the engine put the face
+            lm = analysis.at(i)
             roi = face_roi(lm, size)
             if roi is None:
                 continue

@@ -78,7 +78,7 @@ def test_hair_strands_stay_off_the_actors_face(astronaut, astronaut_points, scen
 
     out_clean, out_strands = render(clean, scene_frame), render(strands, scene_frame)
     # Control: the same strands pasted without the occluder map would show.
-    pasted = MeshSource(**{**strands.__dict__, "rgba": np.dstack([strands.rgba[..., :3], clean.rgba[..., 3]])})
+    pasted = strands.with_texture(np.dstack([strands.rgba[..., :3], clean.rgba[..., 3]]))
     out_pasted = render(pasted, scene_frame)
     rows, cols = forehead_box(scene_frame[1])
 

@@ -17,7 +17,7 @@ from zaobot.models.landmarks import face_width
 from zaobot.models.topology import CHEEK_IMAGE_LEFT, CHEEK_IMAGE_RIGHT, MESH_TRIANGLES, MIDLINE, MIRROR
 from zaobot.models.warp import warp_maps
 
-START, FULL = 0.06, 0.16  # |yaw - 0.5| where mirroring starts, and where it is complete
+START, FULL = 0.12, 0.25  # |yaw - 0.5| where mirroring starts, and where it is complete
 SEAM = 0.05  # the soft width of the join, in face widths ...
 SEAM_OFFSET = 0.1  # ... this far into the far half: the nose ridge of a turned face bulges past a straight midline
 NOSE = np.array([168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 327, 129, 358, 49, 279, 64, 294], dtype=np.int32)

@@ -15,8 +15,8 @@ import numpy as np
 from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
 
 FEATHER = 0.04  # the outer edge's soft width, a share of the face width: sharper edges keep more identity
-CORE_INSET = 0.06  # the user's own tone applies fully this far inside the edge ...
-CORE_SOFT = 0.04  # ... fading over this width towards the scene's tone at the edge
+CORE_INSET = 0.10  # the user's own tone applies fully this far inside the edge ...
+CORE_SOFT = 0.06  # ... fading over this width towards the scene's tone at the edge
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ benchmarks/quality.py):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import cv2
@@ -42,10 +42,15 @@ COVERED_MAX = 0.5  # more of the face than this is hair, hands or a mask: ask fo
 MAP_SIDE = 112  # the warp map and masks are built at about this many pixels on their long side
 SHARPEN = 0.3  # mild unsharp mask on the selfie: a warped face is softer than the scene's skin
 SCENE_TONE_MEMORY = 0.9  # per-frame smoothing of the scene face's mean colour (no tone flicker)
-SHAPE_SHARE = 0.8  # how far the scene face's outline moves to the user's proportions
-SHAPE_REACH = 0.12  # how far inside the outline that move still acts, in face widths
-FRONTAL_YAW = 0.15  # outline moves fade out as the scene face turns this far from frontal (2-D landmarks)
-ANCHORS = np.array([33, 133, 362, 263, 168, 6, 1, 61, 291], dtype=np.int32)  # eyes, nose, mouth: the pose
+
+
+@dataclass(frozen=True)
+class SourceLevel:
+    """The selfie crop at one scale of its pyramid."""
+
+    rgba: np.ndarray  # uint8 (h, w, 4)
+    points: np.ndarray  # float32 (478, 2)
+    face_px: float
 
 
 @dataclass(frozen=True)
@@ -54,12 +59,16 @@ class MeshSource:
 
     rgba: np.ndarray  # uint8 (h, w, 4): RGB crop around the face; alpha 0 where hair covers it
     points: np.ndarray  # float32 (478, 2) landmarks in crop coordinates
+    levels: tuple[SourceLevel, ...]  # the crop halved and halved again: sampled near the scene face's size
+
+    def with_texture(self, rgba: np.ndarray) -> "MeshSource":
+        """The same face with another texture of the same layout (for experiments and tests)."""
+        return replace(self, rgba=rgba, levels=pyramid(rgba, self.points))
     eyes_open: bool
     mouth_open: bool
     mouth_gap: float
     covered: float  # share of the face that isn't skin
     keypoints: np.ndarray  # float32 (5, 2) in crop coordinates
-    outline_weight: np.ndarray  # float32 (478,): 1 on the face outline, falling to 0 inside
 
 
 def _sharpen(rgb: np.ndarray, sigma: float, amount: float) -> np.ndarray:
@@ -103,45 +112,32 @@ def build_source(rgb: np.ndarray, points: np.ndarray) -> MeshSource:
         mouth_gap=gap,
         covered=covered,
         keypoints=five_keypoints(pts),
-        outline_weight=outline_weights(pts),
+        levels=pyramid(np.ascontiguousarray(rgba), pts.astype(np.float32)),
     )
 
 
-def outline_weights(points: np.ndarray) -> np.ndarray:
-    """Per landmark, 1 on the face oval and fading to 0 within SHAPE_REACH face widths inside it."""
-    oval = points[FACE_OVAL]
-    dist = np.sqrt(((points[:, None, :] - oval[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
-    reach = SHAPE_REACH * face_width(points)
-    return np.exp(-0.5 * (dist / (0.5 * reach)) ** 2).astype(np.float32)
+def pyramid(rgba: np.ndarray, points: np.ndarray, smallest: float = 48.0) -> tuple[SourceLevel, ...]:
+    """The crop at full, half, quarter... size, down to a face `smallest` px wide.
+
+    A 400 px selfie face warped straight onto a 100 px scene face with bilinear sampling
+    aliases into grain; sampling a level near the target size is the prefilter it needs."""
+    levels = [SourceLevel(rgba, points, face_width(points))]
+    while levels[-1].face_px / 2 >= smallest:
+        prev = levels[-1]
+        small = cv2.pyrDown(prev.rgba)
+        sy, sx = small.shape[0] / prev.rgba.shape[0], small.shape[1] / prev.rgba.shape[1]
+        pts = ((prev.points + 0.5) * np.array([sx, sy], np.float32) - 0.5).astype(np.float32)
+        levels.append(SourceLevel(small, pts, face_width(pts)))
+    return tuple(levels)
 
 
-def similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares similarity (scale, rotation (2, 2), translation (2,)) mapping src (N, 2) onto dst."""
-    ms, md = src.mean(axis=0), dst.mean(axis=0)
-    a, b = src - ms, dst - md
-    cov = b.T @ a / len(src)
-    u, sv, vt = np.linalg.svd(cov)
-    d = np.sign(np.linalg.det(u @ vt))
-    rot = u @ np.diag([1.0, d]) @ vt
-    scale = float((sv * [1.0, d]).sum() / max(1e-9, (a ** 2).sum() / len(src)))
-    return scale, rot, md - scale * ms @ rot.T
-
-
-def user_outline(scene_points: np.ndarray, source: MeshSource) -> np.ndarray:
-    """The scene landmarks with the face outline moved towards the user's face shape.
-
-    The user's landmarks are laid over the scene face by the similarity that best fits the
-    eyes, nose and mouth; the outline (jaw, cheeks, forehead edge) then moves towards theirs,
-    the features stay where the actor's are. A wider jaw or a longer chin is part of who
-    someone is. The landmarks are 2-D, so this fades out as the scene face turns."""
-    turn = abs(yaw(scene_points) - 0.5)
-    share = SHAPE_SHARE * float(np.clip(1.0 - turn / FRONTAL_YAW, 0.0, 1.0))
-    if share <= 0.0:
-        return scene_points
-    scale, rot, shift = similarity(source.points[ANCHORS].astype(np.float64), scene_points[ANCHORS].astype(np.float64))
-    laid = source.points.astype(np.float64) @ rot.T * scale + shift
-    moved = scene_points + share * source.outline_weight[:, None] * (laid - scene_points)
-    return moved.astype(np.float32)
+def pick_level(source: MeshSource, face_px: float) -> SourceLevel:
+    """The smallest level whose face is still at least as wide as the scene face."""
+    best = source.levels[0]
+    for level in source.levels:
+        if level.face_px >= face_px:
+            best = level
+    return best
 
 
 def face_roi(points: np.ndarray, frame_size: tuple[int, int], pad: int = 2) -> tuple[int, int, int, int] | None:
@@ -187,7 +183,6 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
     """Swap `source` onto the face at `landmarks` (478, 2) in `frame` (H, W, 3) uint8 RGB."""
     if landmarks is None:
         return frame
-    landmarks = user_outline(landmarks, source)
     roi = face_roi(landmarks, (frame.shape[1], frame.shape[0]))
     if roi is None:
         return frame
@@ -196,8 +191,9 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
     pts = landmarks - np.array([x0, y0], dtype=np.float32)
     scale = min(1.0, MAP_SIDE / max(size))
     with timer.stage("swap"):
-        map_x, map_y = warp_maps(pts, source.points, MESH_TRIANGLES, size, scale)
-        warped = cv2.remap(source.rgba, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        level = pick_level(source, face_width(pts))
+        map_x, map_y = warp_maps(pts, level.points, MESH_TRIANGLES, size, scale)
+        warped = cv2.remap(level.rgba, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     with timer.stage("blend"):
         scene_roi = frame[y0:y1, x0:x1]
         shape = (max(2, round(size[1] * scale)), max(2, round(size[0] * scale)))

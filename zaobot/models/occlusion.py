@@ -22,7 +22,8 @@ import numpy as np
 from zaobot.models.masks import _polygon
 from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
 
-HAIR_DARKNESS = 0.45  # forehead pixels darker than this share of the cheeks' luma are hair
+HAIR_DARKNESS = 0.45  # face pixels darker than this share of the sampled skin's luma are hair
+HAIR_MAX_CHROMA = 14.0  # non-skin pixels with less chroma than this (YCrCb) are grey or white hair
 CHROMA_FLOOR = 7.0  # least spread of skin chroma around the sample's (YCrCb units)
 PRIOR_CR = (133.0, 180.0)
 PRIOR_CB = (70.0, 130.0)
@@ -115,8 +116,10 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
     luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
     dark = luma < HAIR_DARKNESS * float(np.median(luma[_sample_mask(luma.shape, points, face_px)]))
+    cr, cb = _chroma(rgb, max(0.8, 0.006 * face_px))
+    greyish = np.hypot(cr - 128.0, cb - 128.0) < HAIR_MAX_CHROMA  # grey, white, ash hair; not paint or make-up
     zone, edge = hair_zone(skin.shape, points)
-    candidate = (zone & ((skin < 0.35) | dark)).astype(np.uint8) * 255
+    candidate = (zone & (((skin < 0.35) & greyish) | dark)).astype(np.uint8) * 255
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks are pores
     count, labels = cv2.connectedComponents(candidate)

@@ -103,6 +103,9 @@ def tone_deltas(
     this_scene_mean = weighted_mean(scene_lab, weights)
     scene_mean = this_scene_mean if scene_mean is None else scene_mean
 
+    # The seam: towards the edge the face's low band becomes the scene's, so the user's tone
+    # fades into the actor's skin over CORE_INSET + CORE_SOFT of the face instead of at the
+    # soft edge, and only fine detail meets there (a two-band blend).
     sigma = max(1.0, EDGE_SIGMA * face_px)
     edge = _normalised_blur(scene_lab, weights, sigma) - _normalised_blur(face_lab, weights, sigma)
 
