@@ -154,3 +154,67 @@ def test_closed_eyes_refused_half_closed_use_the_scenes(astronaut_points):
     with pytest.raises(errors.EyesClosed):
         validate_face(closed, 80)
     validate_face(astronaut_points, 80)
+
+
+def test_mirror_table_is_the_faces_symmetry():
+    from zaobot.models.topology import LEFT_EYE, MIDLINE, MIRROR, RIGHT_EYE
+
+    assert (MIRROR[MIRROR] == np.arange(len(MIRROR))).all()
+    assert set(MIRROR[RIGHT_EYE]) == set(LEFT_EYE)
+    assert len(MIDLINE) == 28 and {1, 10, 152} <= set(MIDLINE.tolist())
+
+
+def test_turned_selfie_is_made_frontal():
+    """A real selfie turned to one side (the quality set's Luis Pedro photo) becomes symmetric."""
+    from zaobot.config import PACKAGE_DIR
+    from zaobot.media.images import decode_image
+    from zaobot.models.frontal import frontalise
+    from zaobot.models.selfie_face import yaw
+
+    path = PACKAGE_DIR.parent / "benchmarks" / "quality" / "selfies_extra" / "luispedro_neutral_stubble_turned.jpg"
+    rgb = decode_image(path.read_bytes(), max_bytes=1 << 24, max_pixels=1 << 24)
+    with FaceAnalyzer() as analyzer:
+        points = analyzer.landmarks(rgb, analyzer.detect(rgb)[0])
+    assert abs(yaw(points) - 0.5) > 0.25
+    image, front = frontalise(rgb, points, yaw(points))
+    assert image.shape == rgb.shape
+    assert abs(yaw(front) - 0.5) < 0.1
+    # The two cheeks now look alike: the far one is the near one, mirrored.
+    from zaobot.models.frontal import midline, reflect
+    normal, offset = midline(front)
+    cheek_a = np.round(front[205]).astype(int)
+    cheek_b = np.round(reflect(front[[425]], normal, offset)[0]).astype(int)
+    assert np.abs(front[205] - reflect(front[[425]], normal, offset)[0]).max() < 0.1 * face_width(front)
+
+    def patch(img: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return img[c[1] - 6:c[1] + 7, c[0] - 6:c[0] + 7].astype(float).mean(axis=(0, 1))
+
+    assert np.abs(patch(image, cheek_a) - patch(image, cheek_b)).max() < 25
+    # A frontal selfie is left alone.
+    same, same_points = frontalise(rgb, front, 0.5)
+    assert same is rgb and same_points is front
+
+
+def test_mouth_follows_the_actor_when_it_opens_wider(astronaut_points, astronaut):
+    from zaobot.models.mesh import mouth_from_scene
+    from zaobot.models.topology import LOWER_LIP_INNER, UPPER_LIP_INNER
+
+    source = build_source(astronaut, astronaut_points)
+    closed = MeshSource(**{**source.__dict__, "mouth_open": False, "mouth_gap": 0.0})
+    scene = astronaut_points.copy()
+    scene[LOWER_LIP_INNER] = scene[UPPER_LIP_INNER]  # the actor's mouth shut
+    assert mouth_from_scene(scene, closed) == 0.0
+    scene[LOWER_LIP_INNER, 1] += 0.3 * face_width(scene) * 0.4  # wide open
+    assert mouth_from_scene(scene, closed) == 1.0
+    assert mouth_from_scene(scene, source) == 1.0 and source.mouth_open
+
+
+def test_pyramid_level_matches_the_scene_face(astronaut, astronaut_points):
+    from zaobot.models.mesh import pick_level
+
+    big = cv2.resize(astronaut, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)  # a 280 px face
+    source = build_source(big, (astronaut_points + 0.5) * 3 - 0.5)
+    widths = [level.face_px for level in source.levels]
+    assert widths == sorted(widths, reverse=True) and len(widths) >= 2
+    assert pick_level(source, widths[0] * 0.3).face_px == min(w for w in widths if w >= widths[0] * 0.3)
+    assert pick_level(source, widths[0] * 2).face_px == widths[0]

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./data"), validation_alias="ZAOBOT_DATA_DIR")
     engine: Literal["mesh", "inswapper", "auto"] = Field("auto", validation_alias="ZAOBOT_ENGINE")
     models_dir: Path = Field(Path("~/.insightface/models"), validation_alias="ZAOBOT_MODELS_DIR")
-    # Extra scenes added by the operator; the bundled `demo` scene is always available.
+    # Extra scenes added by the operator; the bundled scenes (`demo`, `webcam`) are always available.
     scenes_dir: Path | None = Field(None, validation_alias="ZAOBOT_SCENES_DIR")
     secret_key: SecretStr | None = Field(None, validation_alias="ZAOBOT_SECRET_KEY")
 

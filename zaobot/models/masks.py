@@ -60,6 +60,7 @@ def frame_masks(
     *,
     mouth_from_scene: float,
     eyes_from_scene: bool,
+    mouth_grow: float = 0.03,
     keep: np.ndarray | None = None,
 ) -> FrameMasks:
     """Masks for the scene face at `points` (478, 2), in region pixels, built at `scale`.
@@ -69,6 +70,8 @@ def frame_masks(
     * `mouth_from_scene` (0-1) is how much of the whole mouth, lips included, comes from the
       scene: all of it when the selfie's mouth is open (its teeth would be stretched over the
       actor's), and in the frames where the actor's mouth opens wider than the selfie's.
+      The hole reaches `mouth_grow` face widths past the actor's lips: a laughing selfie's
+      lips and teeth spill past its own lip landmarks, and must not be warped onto skin.
     * With `eyes_from_scene` (the selfie's eyes are not clearly open) the eyes do too.
     * `keep` (float32, `shape`) is the selfie's occluder map warped to the scene: hair
       across the forehead is 0 there, so the scene's skin fills in, toned to the user's.
@@ -84,7 +87,7 @@ def frame_masks(
     holes = np.maximum(holes, soft_region(lips, 0, max(0.6, 0.006 * f)))
     if mouth_from_scene > 0.0:
         mouth = _polygon(shape, points[OUTER_LIPS], scale)
-        holes = np.maximum(holes, mouth_from_scene * soft_region(mouth, 0.03 * f, 0.025 * f))
+        holes = np.maximum(holes, mouth_from_scene * soft_region(mouth, mouth_grow * f, 0.025 * f))
     if eyes_from_scene:
         eyes = np.maximum(_polygon(shape, points[RIGHT_EYE], scale), _polygon(shape, points[LEFT_EYE], scale))
         holes = np.maximum(holes, soft_region(eyes, 0.035 * f, 0.02 * f))

@@ -37,6 +37,7 @@ from zaobot.models.warp import warp_maps
 SOURCE_FACE_MAX_PX = 512  # larger selfie faces are downscaled to this face width
 EYES_OPEN_MIN = 0.2  # below this (a squint, a laugh) the scene's eyes are used
 MOUTH_OPEN_MIN = 0.08  # above this the selfie shows teeth: the scene's mouth is used
+MOUTH_SPILL = (0.03, 0.3)  # the scene's mouth reaches this far past its lips: base + share of the selfie's gap
 MOUTH_WIDER = (0.04, 0.12)  # the actor's mouth this much wider open than the selfie's: from none to all scene
 COVERED_MAX = 0.5  # more of the face than this is hair, hands or a mask: ask for another photo
 MAP_SIDE = 112  # the warp map and masks are built at about this many pixels on their long side
@@ -166,8 +167,9 @@ def region_masks(points: np.ndarray, size: tuple[int, int], source: MeshSource,
     """The masks for a face region of `size` (W, H) with region landmarks `points`, and their scale."""
     scale = min(1.0, MAP_SIDE / max(size))
     shape = (max(2, round(size[1] * scale)), max(2, round(size[0] * scale)))
+    grow = MOUTH_SPILL[0] + (MOUTH_SPILL[1] * source.mouth_gap if source.mouth_open else 0.0)
     return frame_masks(points, shape, shape[1] / size[0], face_width(points),
-                       mouth_from_scene=mouth_from_scene(points, source),
+                       mouth_from_scene=mouth_from_scene(points, source), mouth_grow=grow,
                        eyes_from_scene=not source.eyes_open, keep=keep), scale
 
 
