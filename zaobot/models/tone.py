@@ -27,6 +27,7 @@ CHROMA_SHARE = 0.35  # how far the user's mean chroma moves towards the scene fa
 HOLE_LIGHTNESS_SHARE = 0.6  # scene pixels shown through holes (mouth, eyes) move this much to the user's L
 EDGE_SIGMA = 0.05  # low band of the edge blend, a share of the face width
 RELIGHT = 1.0  # how much of the scene's broad shading replaces the selfie's
+SHADING_ORDER = 2  # polynomial order of "broad shading": 2 is six terms (light from a side, from above)
 
 
 @dataclass(frozen=True)
@@ -62,20 +63,22 @@ def _normalised_blur(values: np.ndarray, weights: np.ndarray, sigma: float) -> n
 
 
 def _basis(shape: tuple[int, int], weights: np.ndarray) -> np.ndarray:
-    """(h*w, 6) quadratic basis in coordinates centred on the weighted face, in face widths."""
+    """(h*w, K) polynomial basis of SHADING_ORDER in coordinates centred on the weighted face, in face widths."""
     h, w = shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     total = float(weights.sum()) or 1.0
     cx, cy = float((xs * weights).sum() / total), float((ys * weights).sum() / total)
     span = max(1.0, float(np.sqrt(total)))
     x, y = ((xs - cx) / span).reshape(-1), ((ys - cy) / span).reshape(-1)
-    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+    terms = [x ** i * y ** j for total in range(int(SHADING_ORDER) + 1) for i in range(total + 1) for j in [total - i]]
+    return np.stack(terms, axis=1).astype(np.float32)
 
 
 def shading(lightness: np.ndarray, weights: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """The quadratic fit (h, w) to `lightness` under `weights`, minus its weighted mean: the light's shape."""
     w = np.sqrt(weights.reshape(-1))
     sel = w > 0.2
+    sel[1::2] = False  # every other pixel is plenty for six terms, and halves the cost
     if sel.sum() < 12:
         return np.zeros_like(lightness)
     a = basis[sel] * w[sel, None]
@@ -122,6 +125,8 @@ def tone_deltas(
     fill[0] = face_mean[0] - scene_mean[0]
     fill[1:] = (1.0 - CHROMA_SHARE) * (face_mean[1:] - scene_mean[1:])
     hole = fill * np.array([HOLE_LIGHTNESS_SHARE, 1.0, 1.0], np.float32)
+    # Filled-in skin takes the user's tone out to the face's edge, not just in the core: the
+    # actor's own skin in a patch where the user's hair was would show as a blotch.
     occluded = masks.occluded[..., None]
-    scene_delta = to_rgb(scene_lab + c * (hole + occluded * (fill - hole))) - scene_rgb.astype(np.float32)
+    scene_delta = to_rgb(scene_lab + c * (1.0 - occluded) * hole + occluded * fill) - scene_rgb.astype(np.float32)
     return ToneDeltas(face=face_delta, scene=scene_delta), this_scene_mean
