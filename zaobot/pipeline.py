@@ -178,7 +178,7 @@ def render_scene(
                     burn_label(out, label)
                 if mark is not None:
                     with timer.stage("watermark"):
-                        apply_mark(out, mark)
+                        apply_mark(out, mark, analysis.at(count))  # attenuated on this frame's face
                 encoder.put(out)
                 count += 1
                 if progress:
