@@ -210,15 +210,15 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
         if state is not None:
             state.scene_mean = scene_mean if smoothed is None else (
                 SCENE_TONE_MEMORY * smoothed + (1 - SCENE_TONE_MEMORY) * scene_mean)
-        # One upsampling call for all seven low-frequency channels.
-        lows = cv2.resize(np.dstack([deltas.face, deltas.scene, masks.sharp]), size, interpolation=cv2.INTER_LINEAR)
-        base = cv2.add(scene_roi, lows[..., 3:6], dtype=cv2.CV_32F)
-        face = cv2.add(warped[..., :3], lows[..., 0:3], dtype=cv2.CV_32F)
-        face -= base
-        face *= lows[..., 6:7]
-        face += base
+        # out = scene + a*(face - scene) + [d_scene + a*(d_face - d_scene)]: the bracket is low
+        # frequency (a itself comes from the reduced scale), so it is formed small and upsampled
+        # with a; full resolution then only blends uint8 and adds.
+        alpha = masks.sharp[..., None]
+        tone = cv2.resize(deltas.scene + alpha * (deltas.face - deltas.scene), size, interpolation=cv2.INTER_LINEAR)
+        a = cv2.resize(masks.sharp, size, interpolation=cv2.INTER_LINEAR)
+        mixed = cv2.blendLinear(cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB), scene_roi, a, 1.0 - a)
         # The decoded frame is ours alone: write the face region in place instead of copying 2.7 MB.
-        frame[y0:y1, x0:x1] = cv2.add(face, (0.0, 0.0, 0.0, 0.0), dtype=cv2.CV_8U)  # rounds and saturates
+        frame[y0:y1, x0:x1] = cv2.add(mixed, tone, dtype=cv2.CV_8U)
     return frame
 
 
