@@ -1,4 +1,4 @@
-"""Piecewise-affine warp over a triangulated landmark mesh.
+"""Piecewise-affine warp over a triangulated landmark mesh (mediapipe's own tessellation).
 
 Instead of warping triangle by triangle (~25 ms a frame in a Python loop), we
 rasterise a triangle-id map at reduced resolution, turn it into one dense
@@ -10,21 +10,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
 
 _SHIFT = 4  # sub-pixel bits for cv2.fillConvexPoly
 _ONE = 1 << _SHIFT
-
-
-def triangulate(points: np.ndarray, min_area: float = 0.05) -> np.ndarray:
-    """Delaunay triangles (T, 3) int32 over a landmark layout; computed once per selfie."""
-    tris = Delaunay(points.astype(np.float64)).simplices.astype(np.int32)
-    p = points[tris].astype(np.float64)
-    area = 0.5 * np.abs(
-        (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1])
-        - (p[:, 2, 0] - p[:, 0, 0]) * (p[:, 1, 1] - p[:, 0, 1])
-    )
-    return tris[area > min_area]
 
 
 def fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
