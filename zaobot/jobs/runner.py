@@ -58,6 +58,19 @@ def set_paused(store: Store, paused: bool) -> None:
                                   "updated_at": iso(utcnow())}, pk="key")
 
 
+def _end_processes(processes: list[multiprocessing.process.BaseProcess], grace: float = 2.0) -> None:
+    """SIGTERM, then SIGKILL what is still alive after `grace` seconds: a worker deep in native
+    start-up code (mediapipe's graphs, its signal handlers) can outlive a SIGTERM, and a shutdown
+    must not hang on it. These workers hold no job, so nothing is lost."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(grace)
+        if process.is_alive():
+            process.kill()
+            process.join(grace)
+
+
 class JobRunner:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
@@ -95,8 +108,8 @@ class JobRunner:
         if self._pool:
             warming = self._warming_workers()
             self._pool.shutdown(wait=False, cancel_futures=True)
-            for process in warming:
-                process.terminate()
+            if warming:
+                await asyncio.get_running_loop().run_in_executor(None, _end_processes, warming)
         if self._progress_q is not None:
             self._progress_q.put(None)
 
