@@ -29,7 +29,8 @@ class FrameMasks:
     occluded: np.ndarray  # where the selfie's skin was hidden (hair): filled with the scene's skin, in the user's tone
 
 
-def _polygon(shape: tuple[int, int], pts: np.ndarray, scale: float) -> np.ndarray:
+def polygon_mask(shape: tuple[int, int], pts: np.ndarray, scale: float) -> np.ndarray:
+    """uint8 (h, w): the polygon `pts` (region pixels) filled anti-aliased at `scale`."""
     mask = np.zeros(shape, np.uint8)
     poly = np.round(((pts + 0.5) * scale - 0.5) * 16).astype(np.int32)
     cv2.fillPoly(mask, [poly], 255, lineType=cv2.LINE_AA, shift=4)
@@ -77,19 +78,19 @@ def frame_masks(
       across the forehead is 0 there, so the scene's skin fills in, toned to the user's.
     """
     f = face_px * scale
-    oval = _polygon(shape, points[FACE_OVAL], scale)
+    oval = polygon_mask(shape, points[FACE_OVAL], scale)
     feather = max(1.0, FEATHER * f)
     outer = soft_region(oval, -feather, 0.5 * feather)
     core = soft_region(oval, -CORE_INSET * f, CORE_SOFT * f)
 
     holes = np.zeros_like(outer)
-    lips = _polygon(shape, points[INNER_LIPS], scale)
+    lips = polygon_mask(shape, points[INNER_LIPS], scale)
     holes = np.maximum(holes, soft_region(lips, 0, max(0.6, 0.006 * f)))
     if mouth_from_scene > 0.0:
-        mouth = _polygon(shape, points[OUTER_LIPS], scale)
+        mouth = polygon_mask(shape, points[OUTER_LIPS], scale)
         holes = np.maximum(holes, mouth_from_scene * soft_region(mouth, mouth_grow * f, 0.025 * f))
     if eyes_from_scene:
-        eyes = np.maximum(_polygon(shape, points[RIGHT_EYE], scale), _polygon(shape, points[LEFT_EYE], scale))
+        eyes = np.maximum(polygon_mask(shape, points[RIGHT_EYE], scale), polygon_mask(shape, points[LEFT_EYE], scale))
         holes = np.maximum(holes, soft_region(eyes, 0.035 * f, 0.02 * f))
     sharp = outer * (1.0 - holes)
     occluded = np.zeros_like(outer)

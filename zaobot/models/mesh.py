@@ -10,7 +10,7 @@ benchmarks/quality.py):
   tessellation, which never folds on a turned face (Delaunay on one layout does).
 * An open mouth in the selfie (teeth) would be stretched over the actor's mouth, and
   half-closed eyes smear into dark smudges: those come from the scene instead.
-* Hair across the selfie's forehead is kept out of the texture (occlusion.py).
+* Hair falling over the selfie's face is kept out of the texture (occlusion.py).
 * The scene's light replaces the selfie's, the user's skin tone stays (tone.py).
 * The seam is a two-band blend: the scene's low band at the edge, a sharp edge for detail.
 """
@@ -58,18 +58,26 @@ class SourceLevel:
 class MeshSource:
     """A prepared selfie face. Lives in memory only; never written to disk."""
 
-    rgba: np.ndarray  # uint8 (h, w, 4): RGB crop around the face; alpha 0 where hair covers it
-    points: np.ndarray  # float32 (478, 2) landmarks in crop coordinates
-    levels: tuple[SourceLevel, ...]  # the crop halved and halved again: sampled near the scene face's size
-
-    def with_texture(self, rgba: np.ndarray) -> "MeshSource":
-        """The same face with another texture of the same layout (for experiments and tests)."""
-        return replace(self, rgba=rgba, levels=pyramid(rgba, self.points))
+    levels: tuple[SourceLevel, ...]  # the crop, halved and halved again: sampled near the scene face's size
     eyes_open: bool
     mouth_open: bool
     mouth_gap: float
     covered: float  # share of the face that isn't skin
     keypoints: np.ndarray  # float32 (5, 2) in crop coordinates
+
+    @property
+    def rgba(self) -> np.ndarray:
+        """uint8 (h, w, 4): the full-size RGB crop around the face; alpha 0 where hair covers it."""
+        return self.levels[0].rgba
+
+    @property
+    def points(self) -> np.ndarray:
+        """float32 (478, 2): landmarks in the full-size crop."""
+        return self.levels[0].points
+
+    def with_texture(self, rgba: np.ndarray) -> "MeshSource":
+        """The same face with another texture of the same layout (for experiments and tests)."""
+        return replace(self, levels=pyramid(rgba, self.points))
 
 
 def _sharpen(rgb: np.ndarray, sigma: float, amount: float) -> np.ndarray:
@@ -100,20 +108,17 @@ def build_source(rgb: np.ndarray, points: np.ndarray) -> MeshSource:
     if covered > COVERED_MAX:
         raise FaceCovered()
     keep = keep_map(crop, pts, skin)
-    eyes_open, mouth_open = eye_openness(pts) >= EYES_OPEN_MIN, mouth_gap(pts) > MOUTH_OPEN_MIN
-    gap = mouth_gap(pts)
+    eyes_open, gap = eye_openness(pts) >= EYES_OPEN_MIN, mouth_gap(pts)
     rgba, pts = frontalise(np.dstack([crop, np.round(keep * 255).astype(np.uint8)]), pts, yaw(pts))
     sharp = _sharpen(np.ascontiguousarray(rgba[..., :3]), max(0.8, face_width(pts) / 256), SHARPEN)
     rgba = np.dstack([sharp, rgba[..., 3]])
     return MeshSource(
-        rgba=np.ascontiguousarray(rgba),
-        points=pts.astype(np.float32),
+        levels=pyramid(np.ascontiguousarray(rgba), pts.astype(np.float32)),
         eyes_open=eyes_open,
-        mouth_open=mouth_open,
+        mouth_open=gap > MOUTH_OPEN_MIN,
         mouth_gap=gap,
         covered=covered,
         keypoints=five_keypoints(pts),
-        levels=pyramid(np.ascontiguousarray(rgba), pts.astype(np.float32)),
     )
 
 
@@ -162,11 +167,16 @@ def mouth_from_scene(scene_points: np.ndarray, source: MeshSource) -> float:
     return float(np.clip((wider - MOUTH_WIDER[0]) / (MOUTH_WIDER[1] - MOUTH_WIDER[0]), 0.0, 1.0))
 
 
+def reduced_shape(size: tuple[int, int]) -> tuple[tuple[int, int], float]:
+    """((h, w), scale): the reduced grid on which maps, masks and tone work for a region of `size` (W, H)."""
+    scale = min(1.0, MAP_SIDE / max(size))
+    return (max(2, round(size[1] * scale)), max(2, round(size[0] * scale))), scale
+
+
 def region_masks(points: np.ndarray, size: tuple[int, int], source: MeshSource,
                  keep: np.ndarray | None = None) -> tuple[FrameMasks, float]:
     """The masks for a face region of `size` (W, H) with region landmarks `points`, and their scale."""
-    scale = min(1.0, MAP_SIDE / max(size))
-    shape = (max(2, round(size[1] * scale)), max(2, round(size[0] * scale)))
+    shape, scale = reduced_shape(size)
     grow = MOUTH_SPILL[0] + (MOUTH_SPILL[1] * source.mouth_gap if source.mouth_open else 0.0)
     return frame_masks(points, shape, shape[1] / size[0], face_width(points),
                        mouth_from_scene=mouth_from_scene(points, source), mouth_grow=grow,
@@ -191,22 +201,21 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
     x0, y0, x1, y1 = roi
     size = (x1 - x0, y1 - y0)
     pts = landmarks - np.array([x0, y0], dtype=np.float32)
-    scale = min(1.0, MAP_SIDE / max(size))
+    shape, scale = reduced_shape(size)
+    face_px = face_width(pts)
     with timer.stage("swap"):
-        level = pick_level(source, face_width(pts))
+        level = pick_level(source, face_px)
         map_x, map_y = warp_maps(pts, level.points, MESH_TRIANGLES, size, scale)
         warped = cv2.remap(level.rgba, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     with timer.stage("blend"):
         scene_roi = frame[y0:y1, x0:x1]
-        shape = (max(2, round(size[1] * scale)), max(2, round(size[0] * scale)))
         small = (shape[1], shape[0])
         keep = cv2.resize(warped[..., 3], small, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
         masks, _ = region_masks(pts, size, source, keep)
         face_small = cv2.resize(warped[..., :3], small, interpolation=cv2.INTER_AREA)
         scene_small = cv2.resize(scene_roi, small, interpolation=cv2.INTER_AREA)
         smoothed = state.scene_mean if state is not None else None
-        deltas, scene_mean = tone_deltas(face_small, scene_small, masks, face_width(pts) * shape[1] / size[0],
-                                         smoothed)
+        deltas, scene_mean = tone_deltas(face_small, scene_small, masks, face_px * shape[1] / size[0], smoothed)
         if state is not None:
             state.scene_mean = scene_mean if smoothed is None else (
                 SCENE_TONE_MEMORY * smoothed + (1 - SCENE_TONE_MEMORY) * scene_mean)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from zaobot.models.masks import _polygon
+from zaobot.models.masks import polygon_mask
 from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
 
 HAIR_DARKNESS = 0.45  # face pixels darker than this share of the sampled skin's luma are hair
@@ -73,9 +73,9 @@ def _features(shape: tuple[int, int], points: np.ndarray, grow: int) -> np.ndarr
     """Eyes, brows and lips (grown by `grow` px): the user's own non-skin features."""
     mask = np.zeros(shape, np.uint8)
     for loop in (RIGHT_EYE, LEFT_EYE, OUTER_LIPS, INNER_LIPS):
-        mask |= _polygon(shape, points[loop], 1.0)
+        mask |= polygon_mask(shape, points[loop], 1.0)
     for brow in (RIGHT_BROW, LEFT_BROW):
-        mask |= _polygon(shape, cv2.convexHull(points[brow]).reshape(-1, 2), 1.0)
+        mask |= polygon_mask(shape, cv2.convexHull(points[brow]).reshape(-1, 2), 1.0)
     if grow > 0:
         mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     return mask > 127
@@ -91,13 +91,13 @@ def hair_zone(shape: tuple[int, int], points: np.ndarray) -> tuple[np.ndarray, n
     enters from its upper edge or sides, so only occluders connected to that edge count:
     glasses, a mole or a shadow inside the face don't."""
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
-    oval = _polygon(shape, points[FACE_OVAL], 1.0)
+    oval = polygon_mask(shape, points[FACE_OVAL], 1.0)
     mouth_line = float(max(points[MOUTH_CORNERS, 1]))
     rows = np.arange(shape[0])[:, None] < mouth_line
     own = np.zeros(shape, np.uint8)
     for loop, grow in ((RIGHT_EYE, 0.035), (LEFT_EYE, 0.035), (RIGHT_BROW, 0.015), (LEFT_BROW, 0.015),
                        (NOSE_AND_MOUSTACHE, 0.02)):
-        hull = _polygon(shape, cv2.convexHull(points[loop]).reshape(-1, 2), 1.0)
+        hull = polygon_mask(shape, cv2.convexHull(points[loop]).reshape(-1, 2), 1.0)
         r = max(1, int(grow * face_px))
         own |= cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     zone = (oval > 127) & (own < 128) & rows
@@ -135,7 +135,7 @@ def covered_share(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None =
     """Share of the face oval, outside eyes, brows and lips, that is unlike the person's cheeks."""
     skin = skin_probability(rgb, points) if skin is None else skin
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
-    oval = _polygon(skin.shape, points[FACE_OVAL], 1.0) > 127
+    oval = polygon_mask(skin.shape, points[FACE_OVAL], 1.0) > 127
     area = oval & ~_features(skin.shape, points, max(1, int(0.02 * face_px)))
     if area.sum() == 0:
         return 1.0

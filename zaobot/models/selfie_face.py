@@ -9,7 +9,7 @@ import numpy as np
 
 from zaobot.errors import EyesClosed, FaceTooSmall, FaceTurnedAway, MultipleFaces, NoFace
 from zaobot.models.landmarks import FaceAnalyzer, FaceBox, face_width
-from zaobot.models.topology import LEFT_EYE_LIDS, RIGHT_EYE_LIDS
+from zaobot.models.topology import eye_ratios
 
 # Yaw: where the nose sits between the two sides of the face (0.5 frontal), averaged over
 # three heights so one landmark's wobble can't flip a borderline selfie between accepted
@@ -45,17 +45,8 @@ def validate_face(points: np.ndarray, min_face_px: int) -> None:
         raise FaceTooSmall(detail=f"{width:.0f} px, at least {min_face_px} px needed")
     if not YAW_LIMITS[0] <= yaw(points) <= YAW_LIMITS[1]:
         raise FaceTurnedAway()
-    if _both_closed(points):
+    if max(eye_ratios(points)) < EYES_CLOSED_MAX:  # both shut; one squinting eye is a wink or a laugh
         raise EyesClosed()
-
-
-def _both_closed(points: np.ndarray) -> bool:
-    def ratio(lids: tuple[int, int, int, int]) -> float:
-        top, bottom, c1, c2 = lids
-        width = float(np.linalg.norm(points[c1] - points[c2])) or 1.0
-        return float(np.linalg.norm(points[top] - points[bottom])) / width
-
-    return max(ratio(RIGHT_EYE_LIDS), ratio(LEFT_EYE_LIDS)) < EYES_CLOSED_MAX
 
 
 def locate_face(analyzer: FaceAnalyzer, selfie: np.ndarray, min_face_px: int) -> np.ndarray:

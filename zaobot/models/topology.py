@@ -49,31 +49,22 @@ def five_keypoints(landmarks: np.ndarray) -> np.ndarray:
     return landmarks[idx].astype(np.float32)
 
 
-def eye_openness(landmarks: np.ndarray) -> float:
-    """Smaller of the two eyes' lid gap / eye width; about 0.25-0.35 open, < 0.12 closed."""
+def eye_ratios(landmarks: np.ndarray) -> tuple[float, float]:
+    """Each eye's lid gap / eye width (image-left eye first); about 0.25-0.35 open, < 0.12 closed."""
     ratios = []
     for top, bottom, c1, c2 in (RIGHT_EYE_LIDS, LEFT_EYE_LIDS):
         gap = float(np.linalg.norm(landmarks[top] - landmarks[bottom]))
         width = float(np.linalg.norm(landmarks[c1] - landmarks[c2])) or 1.0
         ratios.append(gap / width)
-    return min(ratios)
+    return ratios[0], ratios[1]
 
 
-def yaw_ratio(landmarks: np.ndarray) -> float:
-    """Where the nose tip sits between the cheeks: 0.5 frontal, towards 0 or 1 turned away."""
-    left = landmarks[CHEEK_IMAGE_LEFT, 0]
-    right = landmarks[CHEEK_IMAGE_RIGHT, 0]
-    span = float(right - left)
-    if abs(span) < 1e-6:
-        return 0.0
-    return float((landmarks[NOSE_TIP, 0] - left) / span)
+def eye_openness(landmarks: np.ndarray) -> float:
+    """The less open eye's ratio (see eye_ratios): a squint in either eye counts."""
+    return min(eye_ratios(landmarks))
 
-# Upper eyebrow edges, image-left to image-right: the lower edge of the forehead.
-BROWS_UPPER = np.array([70, 63, 105, 66, 107, 336, 296, 334, 293, 300], dtype=np.int32)
-# The oval's upper arc (cheekbone to cheekbone over the forehead), image-left to image-right.
-OVAL_UPPER_ARC = np.array([127, 162, 21, 54, 103, 67, 109, 10, 338, 297, 332, 284, 251, 389, 356], dtype=np.int32)
+
 UPPER_LIP_INNER, LOWER_LIP_INNER = 13, 14
-FOREHEAD_TOP, CHIN = 10, 152
 
 
 def _mesh_triangles() -> np.ndarray:
