@@ -160,3 +160,18 @@ def test_swapped_face_tracks_scene_face_without_jitter(demo_scene, frames):
     print(f"residual jitter {jitter:.2f} px, scene motion {motion:.2f} px/frame")
     assert jitter < motion, (jitter, motion)
     assert jitter < 1.5
+
+
+def test_a_render_runs_single_threaded_numerics_and_restores_the_limits_after():
+    import cv2
+    from threadpoolctl import threadpool_info
+
+    from zaobot.threads import render_threads
+
+    before_cv = cv2.getNumThreads()
+    before_blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    with render_threads():
+        assert cv2.getNumThreads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+    assert cv2.getNumThreads() == before_cv
+    assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == before_blas

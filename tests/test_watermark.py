@@ -235,3 +235,31 @@ def test_verify_reports_job_user_and_takedown(tmp_path, rendered):
     text = report.text()
     assert "FOUND" in text and rendered.job_id in text and "Taken down" in text
     st.close()
+
+
+def test_mark_stream_reuses_the_mask_for_the_next_frame_and_still_reads(demo_scene, tmp_path):
+    """The clip's mark refreshes its perceptual mask every other frame; what it adds equals apply_mark's."""
+    from zaobot.media.video import ClipWriter
+    from zaobot.media.watermark import AMPLITUDE_REFRESH, MarkStream, mark_offset
+
+    frames = [f for _, f in zip(range(12), read_frames(demo_scene.clip))]
+    mark = make_mark(WATERMARK_ID, WATERMARK_SECRET, frames[0].shape[1], frames[0].shape[0])
+    stream = MarkStream(mark)
+    marked = [stream.apply(f.copy(), demo_scene.analysis.at(i)) for i, f in enumerate(frames)]
+    assert AMPLITUDE_REFRESH == 2
+    fresh = apply_mark(frames[0].copy(), mark, demo_scene.analysis.at(0))
+    assert np.array_equal(marked[0], fresh)
+    offset = mark_offset(frames[0], mark, demo_scene.analysis.at(0)).astype(np.int16) - 128
+    # Frame 1 gets frame 0's offset, not one of its own; frame 2 its own again.
+    assert np.array_equal(marked[1], np.clip(frames[1].astype(np.int16) + offset, 0, 255).astype(np.uint8))
+    own = mark_offset(frames[1], mark, demo_scene.analysis.at(1)).astype(np.int16) - 128
+    assert not np.array_equal(own, offset)
+    assert np.array_equal(marked[2], apply_mark(frames[2].copy(), mark, demo_scene.analysis.at(2)))
+    assert 41.0 < cv2.PSNR(frames[1], marked[1]) < 50.0
+    out = tmp_path / "stream.mp4"
+    with ClipWriter(out, width=frames[0].shape[1], height=frames[0].shape[0], fps=demo_scene.fps, crf=23,
+                    preset="veryfast") as writer:
+        for frame in marked:
+            writer.write(frame)
+    detection = detect_clip(out, WATERMARK_SECRET)
+    assert detection.found and detection.watermark_id == WATERMARK_ID

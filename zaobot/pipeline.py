@@ -16,8 +16,9 @@ from zaobot.media.images import decode_image
 from zaobot.media.label import Label, burn_label, make_label
 from zaobot.media.scenes import Scene
 from zaobot.media.video import ClipWriter, read_frames
-from zaobot.media.watermark import apply_mark, make_mark
+from zaobot.media.watermark import MarkStream, make_mark
 from zaobot.models.engine import Engine, StageTimer
+from zaobot.threads import render_threads
 
 Progress = Callable[[int, int], None]  # (frames done, frames total)
 
@@ -164,10 +165,11 @@ def render_scene(
     timer = timer or StageTimer()
     analysis = scene.analysis
     label: Label = make_label((scene.width, scene.height), analysis.face_boxes())
-    mark = make_mark(watermark_id, secret, scene.width, scene.height) if watermark_id and secret else None
+    mark = MarkStream(make_mark(watermark_id, secret, scene.width, scene.height)) if watermark_id and secret else None
     count = 0
-    with ClipWriter(out_path, width=scene.width, height=scene.height, fps=scene.fps, crf=crf, preset=preset,
-                    audio_from=scene.clip, metadata=aigc_metadata(job_id, provider, scene)) as writer:
+    with render_threads(), ClipWriter(out_path, width=scene.width, height=scene.height, fps=scene.fps, crf=crf,
+                                      preset=preset, audio_from=scene.clip,
+                                      metadata=aigc_metadata(job_id, provider, scene)) as writer:
         encoder = _Encoder(writer, timer)
         try:
             # Engines that align on 5 points (inswapper) get the keypoints, others the full mesh.
@@ -178,7 +180,7 @@ def render_scene(
                     burn_label(out, label)
                 if mark is not None:
                     with timer.stage("watermark"):
-                        apply_mark(out, mark, analysis.at(count))  # attenuated on this frame's face
+                        mark.apply(out, analysis.at(count))  # attenuated on the face
                 encoder.put(out)
                 count += 1
                 if progress:

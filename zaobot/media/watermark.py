@@ -71,6 +71,7 @@ MAX_AMPLITUDE = 2.0
 DARK_BOOST = 0.5  # up to 1 + DARK_BOOST times as strong in black areas (Weber: grain hides in the dark)
 FACE_GAIN = 0.2  # on the face
 FACE_GROW = 0.15  # the face region: the landmarks' hull grown by this much of the face width
+AMPLITUDE_REFRESH = 2  # a clip's perceptual mask is worked out every this many frames
 
 
 def _grid_shape(width: int, height: int) -> tuple[int, int]:
@@ -320,10 +321,11 @@ def mark_amplitude(frame: np.ndarray, mark: Mark, face: np.ndarray | None = None
     return amp if weight is None else cv2.multiply(amp, weight)
 
 
-def apply_mark(frame: np.ndarray, mark: Mark, face: np.ndarray | None = None) -> np.ndarray:
-    """Add the mark to an RGB uint8 (H, W, 3) frame, in place, scaled by the frame's own perceptual mask.
+def mark_offset(frame: np.ndarray, mark: Mark, face: np.ndarray | None = None) -> np.ndarray:
+    """The mark for an RGB uint8 (H, W, 3) frame as a uint8 (H, W, 3) offset around 128, scaled by the
+    frame's own perceptual mask; `face`: the face's landmarks (N, 2) in this frame, if any: the mark is
+    attenuated there.
 
-    `face`: the face's landmarks (N, 2) in this frame, if any: the mark is attenuated there.
     The same value goes to R, G and B, so only the luma changes. Full-resolution work is a handful of
     SIMD passes in 16-bit fixed point: the product is resized as int16 (1/64 grey level), the ordered
     dither added, and one scaling to uint8 rounds it (amplitudes below a grey level survive on average)."""
@@ -333,9 +335,38 @@ def apply_mark(frame: np.ndarray, mark: Mark, face: np.ndarray | None = None) ->
     delta = cv2.resize(product.astype(np.int16), (mark.width, mark.height), interpolation=cv2.INTER_LINEAR)
     cv2.add(delta, mark.dither, dst=delta)  # _FIXED * (128 + delta + dither)
     offset = cv2.convertScaleAbs(delta, alpha=1.0 / _FIXED)  # 128 + round(...): positive, so abs is a no-op
-    offset = cv2.cvtColor(offset, cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(offset, cv2.COLOR_GRAY2RGB)
+
+
+def _add_offset(frame: np.ndarray, offset: np.ndarray) -> np.ndarray:
     cv2.addWeighted(frame, 1.0, offset, 1.0, -128.0, dst=frame, dtype=cv2.CV_8U)  # saturating
     return frame
+
+
+def apply_mark(frame: np.ndarray, mark: Mark, face: np.ndarray | None = None) -> np.ndarray:
+    """Add the mark to an RGB uint8 (H, W, 3) frame, in place (see `mark_offset`)."""
+    return _add_offset(frame, mark_offset(frame, mark, face))
+
+
+class MarkStream:
+    """Marks the frames of one clip in order, working out the perceptual mask every `refresh` frames.
+
+    Consecutive frames of a clip hide the mark almost equally well, so the offset of one frame
+    serves the next as well: it halves the mark's cost. The pattern itself never changes, so what
+    the detector averages over the clip is the same."""
+
+    def __init__(self, mark: Mark, refresh: int = AMPLITUDE_REFRESH) -> None:
+        self._mark = mark
+        self._refresh = max(1, refresh)
+        self._count = 0
+        self._offset: np.ndarray | None = None
+
+    def apply(self, frame: np.ndarray, face: np.ndarray | None = None) -> np.ndarray:
+        """Add the mark to the next frame of the clip, in place."""
+        if self._offset is None or self._count % self._refresh == 0:
+            self._offset = mark_offset(frame, self._mark, face)
+        self._count += 1
+        return _add_offset(frame, self._offset)
 
 
 # ---------------------------------------------------------------- detection

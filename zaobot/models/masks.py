@@ -98,3 +98,15 @@ def frame_masks(
         sharp *= keep
         occluded = outer * (1.0 - keep)
     return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded)
+
+
+def halved(masks: FrameMasks) -> FrameMasks:
+    """The same masks at half the scale (Gaussian pyramid step), for work that is low-frequency."""
+    h, w = masks.outer.shape
+    size = (max(2, (w + 1) // 2), max(2, (h + 1) // 2))
+
+    def half(mask: np.ndarray) -> np.ndarray:
+        return cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
+
+    return FrameMasks(outer=half(masks.outer), sharp=half(masks.sharp), core=half(masks.core),
+                      occluded=half(masks.occluded))

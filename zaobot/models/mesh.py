@@ -27,12 +27,12 @@ from zaobot.errors import FaceCovered
 from zaobot.models.engine import StageTimer
 from zaobot.models.frontal import frontalise
 from zaobot.models.landmarks import FaceAnalyzer, face_width
-from zaobot.models.masks import FrameMasks, frame_masks
+from zaobot.models.masks import FrameMasks, frame_masks, halved
 from zaobot.models.occlusion import covered_share, keep_map, skin_probability
 from zaobot.models.selfie_face import locate_face, yaw
-from zaobot.models.tone import tone_deltas
+from zaobot.models.tone import ToneDeltas, tone_deltas
 from zaobot.models.topology import FACE_OVAL, MESH_TRIANGLES, eye_openness, five_keypoints, mouth_gap
-from zaobot.models.warp import warp_maps
+from zaobot.models.warp import fit_affine, rasterise, upsample_maps
 
 SOURCE_FACE_MAX_PX = 512  # larger selfie faces are downscaled to this face width
 EYES_OPEN_MIN = 0.2  # below this (a squint, a laugh) the scene's eyes are used
@@ -167,10 +167,35 @@ def mouth_from_scene(scene_points: np.ndarray, source: MeshSource) -> float:
     return float(np.clip((wider - MOUTH_WIDER[0]) / (MOUTH_WIDER[1] - MOUTH_WIDER[0]), 0.0, 1.0))
 
 
+def reduction(size: tuple[int, int]) -> int:
+    """The integer factor from a face region of `size` (W, H) down to the grid of maps, masks and
+    tone: about MAP_SIDE px on its long side. An integer factor lets OpenCV area-average in one
+    cheap pass (a fractional one costs three times more)."""
+    return max(1, round(max(size) / MAP_SIDE))
+
+
 def reduced_shape(size: tuple[int, int]) -> tuple[tuple[int, int], float]:
     """((h, w), scale): the reduced grid on which maps, masks and tone work for a region of `size` (W, H)."""
-    scale = min(1.0, MAP_SIDE / max(size))
-    return (max(2, round(size[1] * scale)), max(2, round(size[0] * scale))), scale
+    k = reduction(size)
+    w, h = max(2, -(-size[0] // k)), max(2, -(-size[1] // k))
+    return (h, w), w / size[0]
+
+
+def grid_roi(roi: tuple[int, int, int, int], frame_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """`roi` grown by a few pixels so that its sides are multiples of its reduction factor, where the
+    frame allows: the region then shrinks to its grid by exact area averaging."""
+    x0, y0, x1, y1 = roi
+    k = reduction((x1 - x0, y1 - y0))
+    bounds = []
+    for lo, hi, limit in ((x0, x1, frame_size[0]), (y0, y1, frame_size[1])):
+        extra = -(hi - lo) % k
+        if hi + extra <= limit:
+            hi += extra
+        elif lo - extra >= 0:
+            lo -= extra
+        bounds.append((lo, hi))
+    (x0, x1), (y0, y1) = bounds
+    return x0, y0, x1, y1
 
 
 def region_masks(points: np.ndarray, size: tuple[int, int], source: MeshSource,
@@ -181,6 +206,12 @@ def region_masks(points: np.ndarray, size: tuple[int, int], source: MeshSource,
     return frame_masks(points, shape, shape[1] / size[0], face_width(points),
                        mouth_from_scene=mouth_from_scene(points, source), mouth_grow=grow,
                        eyes_from_scene=not source.eyes_open, keep=keep), scale
+
+
+def _apply_affine(affine: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinate maps moved into another layout by a (2, 3) affine (one pyramid level to another)."""
+    (a, b, c), (d, e, f) = affine
+    return a * map_x + b * map_y + c, d * map_x + e * map_y + f
 
 
 @dataclass
@@ -198,24 +229,39 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
     roi = face_roi(landmarks, (frame.shape[1], frame.shape[0]))
     if roi is None:
         return frame
-    x0, y0, x1, y1 = roi
+    x0, y0, x1, y1 = grid_roi(roi, (frame.shape[1], frame.shape[0]))
     size = (x1 - x0, y1 - y0)
     pts = landmarks - np.array([x0, y0], dtype=np.float32)
     shape, scale = reduced_shape(size)
     face_px = face_width(pts)
+    small = (shape[1], shape[0])
     with timer.stage("swap"):
+        raster = rasterise(pts, MESH_TRIANGLES, shape, (shape[1] / size[0], shape[0] / size[1]))
         level = pick_level(source, face_px)
-        map_x, map_y = warp_maps(pts, level.points, MESH_TRIANGLES, size, scale)
-        warped = cv2.remap(level.rgba, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        map_x, map_y = raster.maps(level.points)
+        full_x, full_y = upsample_maps(map_x, map_y, size)
+        warped = cv2.remap(level.rgba, full_x, full_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        # The reduced-scale copy for masks and tone is sampled from a pyramid level near its own
+        # size, on the same raster: downsizing the full-size warp costs ten times more.
+        coarse = pick_level(source, face_px * shape[1] / size[0])
+        to_coarse = fit_affine(level.points, coarse.points).astype(np.float32)
+        warped_small = cv2.remap(coarse.rgba, *_apply_affine(to_coarse, map_x, map_y), cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REFLECT)
     with timer.stage("blend"):
         scene_roi = frame[y0:y1, x0:x1]
-        small = (shape[1], shape[0])
-        keep = cv2.resize(warped[..., 3], small, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        keep = warped_small[..., 3].astype(np.float32) * (1.0 / 255.0)
         masks, _ = region_masks(pts, size, source, keep)
-        face_small = cv2.resize(warped[..., :3], small, interpolation=cv2.INTER_AREA)
+        face_small = np.ascontiguousarray(warped_small[..., :3])
         scene_small = cv2.resize(scene_roi, small, interpolation=cv2.INTER_AREA)
         smoothed = state.scene_mean if state is not None else None
-        deltas, scene_mean = tone_deltas(face_small, scene_small, masks, face_px * shape[1] / size[0], smoothed)
+        # Light and tone are low-frequency: they are worked out at half the masks' scale.
+        halves = halved(masks)
+        half = (halves.outer.shape[1], halves.outer.shape[0])
+        deltas, scene_mean = tone_deltas(cv2.resize(face_small, half, interpolation=cv2.INTER_AREA),
+                                         cv2.resize(scene_small, half, interpolation=cv2.INTER_AREA), halves,
+                                         0.5 * face_px * shape[1] / size[0], smoothed)
+        deltas = ToneDeltas(face=cv2.resize(deltas.face, small, interpolation=cv2.INTER_LINEAR),
+                            scene=cv2.resize(deltas.scene, small, interpolation=cv2.INTER_LINEAR))
         if state is not None:
             state.scene_mean = scene_mean if smoothed is None else (
                 SCENE_TONE_MEMORY * smoothed + (1 - SCENE_TONE_MEMORY) * scene_mean)

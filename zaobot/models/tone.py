@@ -56,7 +56,9 @@ def weighted_mean(lab: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def _normalised_blur(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian low band of `values` (h, w, 3) counting only weighted pixels (normalised convolution)."""
+    """Gaussian low band of `values` (h, w, 3) counting only weighted pixels (normalised convolution).
+
+    Linear in `values`: the low band of a difference is the difference of the low bands."""
     num = cv2.GaussianBlur(values * weights[..., None], (0, 0), sigma)
     den = cv2.GaussianBlur(weights, (0, 0), sigma)[..., None]
     return num / np.maximum(den, 1e-3)
@@ -75,7 +77,9 @@ def _basis(shape: tuple[int, int], weights: np.ndarray) -> np.ndarray:
 
 
 def shading(lightness: np.ndarray, weights: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """The quadratic fit (h, w) to `lightness` under `weights`, minus its weighted mean: the light's shape."""
+    """The quadratic fit (h, w) to `lightness` under `weights`, minus its weighted mean: the light's shape.
+
+    Linear in `lightness` (a least-squares fit), so the difference of two faces' shading is one fit."""
     w = np.sqrt(weights.reshape(-1))
     sel = w > 0.2
     sel[1::2] = False  # every other pixel is plenty for six terms, and halves the cost
@@ -110,11 +114,12 @@ def tone_deltas(
     # fades into the actor's skin over CORE_INSET + CORE_SOFT of the face instead of at the
     # soft edge, and only fine detail meets there (a two-band blend).
     sigma = max(1.0, EDGE_SIGMA * face_px)
-    edge = _normalised_blur(scene_lab, weights, sigma) - _normalised_blur(face_lab, weights, sigma)
+    difference = scene_lab - face_lab
+    edge = _normalised_blur(difference, weights, sigma)
 
     basis = _basis(weights.shape, weights)
     core = np.empty_like(face_lab)
-    core[..., 0] = RELIGHT * (shading(scene_lab[..., 0], weights, basis) - shading(face_lab[..., 0], weights, basis))
+    core[..., 0] = RELIGHT * shading(np.ascontiguousarray(difference[..., 0]), weights, basis)
     core[..., 1:] = CHROMA_SHARE * (scene_mean[1:] - face_mean[1:])
     c = masks.core[..., None]
     face_delta = to_rgb(face_lab + (1.0 - c) * edge + c * core) - face_rgb.astype(np.float32)
