@@ -284,3 +284,56 @@ def test_aes_safe_mode_both_directions(fake, tmp_path, demo_selfie_bytes):
         fake.wait_sent(user, "video", timeout=90, since=since)
     finally:
         bot.stop()
+
+
+def _peak_rss_kb(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def _signed_params(client, **extra: str) -> dict[str, str]:
+    ts, nonce = str(int(time.time())), f"nonce{time.time_ns()}"
+    return {"signature": client.sign(ts, nonce), "timestamp": ts, "nonce": nonce, **extra}
+
+
+def test_oversized_and_unsigned_bodies_are_refused_without_being_read(bot, client):
+    """Unsigned posts are refused on the query string alone; signed ones are capped at 1 MiB (413)."""
+    big = b"<xml>" + b"x" * (64 << 20)
+    before = _peak_rss_kb(bot.proc.pid)
+    for _ in range(3):
+        try:
+            r = httpx.post(bot.url, params={"signature": "0" * 40, "timestamp": str(int(time.time())),
+                                            "nonce": "n"}, content=big, timeout=30)
+            assert r.status_code == 403
+        except httpx.HTTPError:
+            pass  # the server answered 403 and closed before the upload finished: also a refusal
+    grown_mb = (_peak_rss_kb(bot.proc.pid) - before) / 1024
+    assert grown_mb < 32, f"peak RSS grew by {grown_mb:.0f} MB on unsigned posts"
+
+    def chunks():
+        for _ in range(4):
+            yield b"y" * (1 << 20)
+
+    try:
+        r = httpx.post(bot.url, params=_signed_params(client), content=chunks(), timeout=30)  # no Content-Length
+        assert r.status_code == 413
+    except httpx.HTTPError:
+        pass
+    declared = httpx.post(bot.url, params=_signed_params(client), content=b"z" * (2 << 20), timeout=30)
+    assert declared.status_code == 413
+    assert bot.proc.poll() is None  # still serving
+
+
+def test_signed_but_empty_or_senderless_bodies_get_400_and_create_nobody(bot, client):
+    empty = httpx.post(bot.url, params=_signed_params(client), content=b"", timeout=30)
+    assert empty.status_code == 400
+    garbage = httpx.post(bot.url, params=_signed_params(client), content=b"<xml><broken", timeout=30)
+    assert garbage.status_code == 400
+    senderless = ("<xml><ToUserName>gh_zaobot</ToUserName><CreateTime>1</CreateTime><MsgType>text</MsgType>"
+                  "<Content>hello</Content><MsgId>77</MsgId></xml>").encode()
+    r = httpx.post(bot.url, params=_signed_params(client), content=senderless, timeout=30)
+    assert r.status_code == 400
+    assert bot.rows("SELECT * FROM users WHERE platform_user_id IN ('None', '')") == []
+    assert client.event(openid(90), "subscribe").status_code == 200  # and the webhook still works

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import signal
 
@@ -15,6 +16,7 @@ from starlette.routing import Route
 from zaobot import storage
 from zaobot.config import Settings
 from zaobot.handlers.core import Conversation
+from zaobot.handlers.webhook_body import BodyTooLarge, read_capped
 from zaobot.jobs import JobRunner
 from zaobot.media.scenes import SceneLibrary
 from zaobot.models.factory import create_engine
@@ -46,7 +48,18 @@ def web_app(settings: Settings, telegram_app: object | None, extra: list[Route] 
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not expected or not hmac.compare_digest(given, expected) or telegram_app is None:
             return PlainTextResponse("forbidden", status_code=403)
-        update = Update.de_json(await request.json(), telegram_app.bot)  # type: ignore[attr-defined]
+        try:
+            body = await read_capped(request)
+        except BodyTooLarge:
+            return PlainTextResponse("request too large", status_code=413)
+        try:
+            data = json.loads(body)
+            update = Update.de_json(data, telegram_app.bot)  # type: ignore[attr-defined]
+            if update is None:
+                raise ValueError("empty update")
+        except (ValueError, TypeError, KeyError, AttributeError):  # JSONDecodeError is a ValueError
+            log.info("telegram webhook: malformed update (%d bytes)", len(body))
+            return PlainTextResponse("bad request", status_code=400)
         await telegram_app.update_queue.put(update)  # type: ignore[attr-defined]
         return PlainTextResponse("ok")
 

@@ -182,6 +182,11 @@ def serve(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
 
     if settings.telegram_bot_token is None and not wechat_enabled(settings):
         raise _fail("nothing to serve: set TELEGRAM_BOT_TOKEN and/or WECHAT_APP_ID + WECHAT_TOKEN (see .env.example)")
+    if settings.telegram_webhook_url and not settings.telegram_webhook_secret:
+        # Without a secret anyone could post forged updates, so the webhook refuses every update:
+        # better to stop here than to serve a bot that silently answers nobody.
+        raise _fail("TELEGRAM_WEBHOOK_URL is set but TELEGRAM_WEBHOOK_SECRET is not: set a random secret "
+                    "(for example `openssl rand -hex 32`), or unset TELEGRAM_WEBHOOK_URL to use long polling")
     try:
         asyncio.run(run_serve(settings))
     except SecretKeyError as err:

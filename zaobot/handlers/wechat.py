@@ -29,6 +29,7 @@ from wechatpy.utils import check_signature
 from zaobot.config import Settings
 from zaobot.handlers.core import Conversation
 from zaobot.handlers.events import DeliveryRefused, Event, Reply
+from zaobot.handlers.webhook_body import BodyTooLarge, read_capped
 
 log = logging.getLogger(__name__)
 PLATFORM = "wechat"
@@ -273,24 +274,37 @@ class WeChatWebhook:
     async def receive(self, request: Request) -> Response:
         q = request.query_params
         timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
-        body = await request.body()
         aes = q.get("encrypt_type") == "aes"
+        # The signature covers only the query string: check it before reading a byte of the body.
         try:
             check_signature(self.token, q.get("signature", ""), timestamp, nonce)
             if not self._fresh(timestamp):
                 raise InvalidSignatureException()
             if aes != (self.crypto is not None):  # safe mode is all or nothing: no downgrade to plain
                 raise InvalidSignatureException()
+        except InvalidSignatureException:
+            return PlainTextResponse("forbidden", status_code=403)
+        try:
+            body = await read_capped(request)
+        except BodyTooLarge:
+            return PlainTextResponse("request too large", status_code=413)
+        try:
             if aes:
                 assert self.crypto is not None
                 xml = self.crypto.decrypt_message(body, q.get("msg_signature", ""), timestamp, nonce)
             else:
                 xml = body
+        except (InvalidSignatureException, InvalidAppIdException):
+            return PlainTextResponse("forbidden", status_code=403)
+        except Exception:  # noqa: BLE001 - not an encrypted envelope at all
+            return PlainTextResponse("bad request", status_code=400)
+        try:
             message = parse_message(xml)
-        except (InvalidSignatureException, InvalidAppIdException, ValueError, KeyError, TypeError):
-            return PlainTextResponse("forbidden", status_code=403)
-        except Exception:  # noqa: BLE001 - malformed XML
-            return PlainTextResponse("forbidden", status_code=403)
+            if not getattr(message, "source", None):
+                raise ValueError("no FromUserName")
+        except Exception:  # noqa: BLE001 - empty or malformed XML, or no sender: nothing to act on
+            log.info("wechat: signed request with an unreadable body (%d bytes)", len(body))
+            return PlainTextResponse("bad request", status_code=400)
 
         # Messages carry a MsgId; events don't, so they are keyed by sender, time and event type.
         key = str(getattr(message, "id", None)
