@@ -220,3 +220,51 @@ def test_consent_accepted_and_help_say_what_makes_a_good_selfie(core, lang):
         assert tips in replies[0].text
     assert "demo" in accepted[0].text and "/delete" in help_[0].text  # scenes and commands are still there
 
+
+
+def test_delete_does_not_reset_the_hourly_render_limit(tmp_path):
+    settings = make_settings(tmp_path / "data", renders_per_hour=2)
+    store = storage.open_store(settings)
+    conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
+    conv.register("test", RecordingOutbox())
+    try:
+        for _ in range(2):
+            asyncio.run(conv.handle(ev("callback", text="consent:yes")))
+            user = storage.find_user(store, "test", "u1")
+            storage.add_selfie(store, user["id"], b"selfie")
+            asyncio.run(conv.handle(ev("text", text="demo")))
+            assert store.db["jobs"].count_where("status = 'queued'") == 1
+            asyncio.run(conv.handle(ev("callback", text="delete:yes")))  # purges the job rows, cancels the job
+            assert store.db["jobs"].count == 0
+        asyncio.run(conv.handle(ev("callback", text="consent:yes")))
+        user = storage.find_user(store, "test", "u1")
+        storage.add_selfie(store, user["id"], b"selfie")
+        replies = asyncio.run(conv.handle(ev("text", text="demo")))
+        assert replies and replies[0].text == wording.text("limit.hourly", "en", limit=2)
+        assert store.db["jobs"].count == 0
+        assert store.db["audit"].count_where("action = 'job:queued' and user_hash is not null") == 2
+    finally:
+        conv.close()
+        store.close()
+
+
+def test_decline_after_agree_revokes_consent_and_says_what_happens_to_the_data(core):
+    asyncio.run(core.handle(ev("callback", text="consent:yes")))
+    assert storage.current_consent(core.store, "test", "u1") is not None
+    replies = asyncio.run(core.handle(ev("callback", text="consent:no")))
+    assert storage.current_consent(core.store, "test", "u1") is None  # revoked, as /consent's revoke does
+    assert replies[0].text == wording.text("consent.revoked", "en")
+    assert "Nothing about you was stored" not in replies[0].text
+    # The next photo is not fetched or stored: the consent prompt comes back instead.
+    fetched = []
+
+    async def fetch() -> bytes:
+        fetched.append(1)
+        return b"x"
+
+    replies = asyncio.run(core.handle(ev("photo", fetch_bytes=fetch)))
+    assert fetched == [] and core.store.db["selfies"].count == 0
+    assert "agree" in replies[0].text.lower() or replies[0].buttons
+    # A first-time decline still says nothing was stored.
+    first = asyncio.run(core.handle(Event(platform="test", user_id="u2", chat_id="c2", kind="callback", text="consent:no")))
+    assert first[0].text == wording.text("consent.declined", "en")

@@ -111,7 +111,7 @@ def test_retention_sweeper(store, tmp_path):
     assert store.db["selfies"].count_where("id = ?", [sid_new]) == 1
     assert store.media.exists(new_job["output_file"])
     assert store.db["audit"].count_where("job_id = 'ancient'") == 0
-    assert store.db["audit"].count_where("job_id = ?", [new_job["id"]]) == 1
+    assert store.db["audit"].count_where("job_id = ?", [new_job["id"]]) == 2  # queued, rendered
 
 
 def test_orphan_files_are_swept(store):
@@ -161,8 +161,9 @@ def test_receipt_is_generated_from_actual_counts(store, tmp_path):
     en, zh = receipt.text("en"), receipt.text("zh")
     assert "2 selfie(s)" in en and "1 clip(s)" in en and "2 job record(s)" in en and "1 cancelled" in en
     assert "自拍 2 张" in zh and "视频 1 个" in zh
-    # One render audit row and the deletion's own row remain, keyed by the hash only.
-    assert receipt.audit_rows_kept == 2 and "2 audit record(s)" in en
+    # Two "job queued" rows (the hourly limit), one render row and the deletion's own row remain,
+    # keyed by the hash only.
+    assert receipt.audit_rows_kept == 4 and "4 audit record(s)" in en
     assert receipt.audit_kept_until[:4] in en
     assert storage.purge_user(store, "telegram", "1").removed["selfies"] == 0  # idempotent
 

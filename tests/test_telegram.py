@@ -95,7 +95,8 @@ def test_selfie_with_caption_gets_a_labelled_clip(bot, fake, demo_selfie_bytes, 
     assert job["status_message"] == edits[0].params["message_id"]  # one status message, edited in place
     assert "Rendering" in edits[0].params["text"] and job_id in edits[-1].params["text"]
     assert queued.method == "sendMessage"
-    assert bot.rows("SELECT action FROM audit WHERE job_id = ?", job_id)[0]["action"] == "render"
+    assert [r["action"] for r in bot.rows("SELECT action FROM audit WHERE job_id = ? ORDER BY id", job_id)] == \
+        ["job:queued", "render"]
 
 
 def test_selfie_then_keyword_and_scene_buttons(bot, fake, demo_selfie_bytes):

@@ -123,8 +123,9 @@ class Conversation:
         if choice == "yes":
             storage.grant_consent(self.store, event.platform, event.user_id, language=lang)
             return [Reply(wording.text("consent.accepted", lang, scenes=self._scene_names()))]
-        if choice == "revoke":
-            storage.revoke_consent(self.store, event.platform, event.user_id)
+        # Declining after agreeing (an old prompt's button, or typing 拒绝) is a revocation, and the
+        # reply must not claim that nothing was stored.
+        if storage.revoke_consent(self.store, event.platform, event.user_id) or choice == "revoke":
             return [Reply(wording.text("consent.revoked", lang))]
         return [Reply(wording.text("consent.declined", lang))]
 
@@ -171,7 +172,7 @@ class Conversation:
         limit = self.settings.max_upload_bytes
         if event.file_size is not None and event.file_size > limit:
             return [Reply(wording.text("bot.selfie_too_big_file", lang, size=f"{event.file_size / 1e6:.1f}"))]
-        if (refusal := self._gate_new_job(user, lang)) is not None:
+        if (refusal := self._gate_new_job(event, user, lang)) is not None:
             return [refusal]
         assert event.fetch_bytes is not None
         data = await event.fetch_bytes()
@@ -186,12 +187,13 @@ class Conversation:
             return await self._start_job(event, user, keyword, lang)
         return [self._scene_buttons(lang, wording.text("bot.pick_scene", lang))]
 
-    def _gate_new_job(self, user: dict, lang: wording.Lang) -> Reply | None:
+    def _gate_new_job(self, event: Event, user: dict, lang: wording.Lang) -> Reply | None:
         if is_paused(self.store):
             return Reply(wording.text("bot.paused", lang))
         if storage.active_jobs(self.store, user["id"]):
             return Reply(wording.text("limit.one_at_a_time", lang))
-        if storage.jobs_since(self.store, user["id"], utcnow() - timedelta(hours=1)) >= self.settings.renders_per_hour:
+        started = storage.jobs_since(self.store, event.platform, event.user_id, utcnow() - timedelta(hours=1))
+        if started >= self.settings.renders_per_hour:
             return Reply(wording.text("limit.hourly", lang, limit=self.settings.renders_per_hour))
         if storage.queued_jobs(self.store) >= self.settings.max_queue:
             return Reply(wording.text("limit.queue_full", lang))
@@ -205,7 +207,7 @@ class Conversation:
         selfie = storage.latest_selfie(self.store, user["id"])
         if selfie is None:
             return [Reply(wording.text("bot.send_selfie_first", lang, scenes=self._scene_names()))]
-        if (refusal := self._gate_new_job(user, lang)) is not None:
+        if (refusal := self._gate_new_job(event, user, lang)) is not None:
             return [refusal]
         job = storage.create_job(self.store, user["id"], scene.keyword, selfie_id=selfie["id"], chat_id=event.chat_id,
                                  platform=event.platform, language=lang)

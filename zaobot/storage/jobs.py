@@ -42,6 +42,9 @@ def new_watermark_id() -> str:
     return secrets.token_hex(8)
 
 
+QUEUED_ACTION = "job:queued"
+
+
 def create_job(store: Store, user_id: int, scene: str, *, selfie_id: int | None = None, chat_id: str | None = None,
                platform: str | None = None, language: str | None = None, now: datetime | None = None) -> dict:
     job = {"id": uuid.uuid4().hex, "user_id": user_id, "selfie_id": selfie_id, "scene": scene, "status": "queued",
@@ -49,6 +52,9 @@ def create_job(store: Store, user_id: int, scene: str, *, selfie_id: int | None 
            "platform": platform, "language": language, "delivery": "[]", "attempts": 0}
     with transaction(store.db):
         store.db["jobs"].insert(job)
+        # Keyed by the user's hash, like a ban: the hourly limit still counts after a /delete.
+        audit(store, QUEUED_ACTION, job_id=job["id"], scene=scene, user_hash=owner_hash(store, job),
+              now=now)
     return job
 
 
@@ -119,9 +125,11 @@ def active_jobs(store: Store, user_id: int) -> int:
     return store.db["jobs"].count_where("user_id = ? and status in ('queued', 'running')", [user_id])
 
 
-def jobs_since(store: Store, user_id: int, since: datetime) -> int:
-    """Jobs a user started since `since` (the hourly limit)."""
-    return store.db["jobs"].count_where("user_id = ? and created_at > ?", [user_id, iso(since)])
+def jobs_since(store: Store, platform: str, platform_user_id: str, since: datetime) -> int:
+    """Jobs a user started since `since` (the hourly limit), counted in the audit log by the user's
+    hash: purging the user's job rows must not reset the limit."""
+    h = store.user_hash(platform, platform_user_id)
+    return store.db["audit"].count_where("action = ? and user_hash = ? and at > ?", [QUEUED_ACTION, h, iso(since)])
 
 
 def queued_jobs(store: Store) -> int:
