@@ -62,3 +62,46 @@ def test_user_facing_errors_survive_the_trip_from_a_worker_process():
         back = pickle.loads(pickle.dumps(cls()))
         assert type(back) is cls and back.key == cls.key and back.message("zh") == cls().message("zh")
     assert pickle.loads(pickle.dumps(UnknownScene(keyword="x", choices="demo"))).message("zh").count("demo") == 1
+
+
+@pytest.mark.parametrize("bug", [KeyError("frame"), IndexError("landmarks")])
+def test_a_render_bug_fails_the_job_and_tells_the_user_instead_of_passing_for_a_cancel(tmp_path, monkeypatch, bug):
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from zaobot.jobs import runner as runner_mod
+
+    settings = make_settings(tmp_path / "data", engine="mesh")
+    st = storage.open_store(settings)
+    user = storage.grant_consent(st, "telegram", "4242")
+    sid = storage.add_selfie(st, user["id"], b"selfie bytes")
+    job = storage.create_job(st, user["id"], "demo", selfie_id=sid, chat_id="4242", platform="telegram")
+    st.db["jobs"].update(job["id"], {"status": "running"})
+
+    def buggy_render(*args):
+        raise bug
+
+    monkeypatch.setattr(runner_mod, "render_job", buggy_render)
+    failed: list[tuple[str, str]] = []
+
+    async def on_failed(j, key, params):
+        failed.append((j["id"], key))
+
+    async def nothing(*args):
+        return None
+
+    run = runner_mod.JobRunner(st, settings)
+    run.hooks = runner_mod.RunnerHooks(on_progress=nothing, on_done=nothing, on_failed=on_failed)
+    run._pool = ThreadPoolExecutor(1)  # type: ignore[assignment]
+    try:
+        asyncio.run(run._run(storage.get_job(st, job["id"])))
+    finally:
+        run._pool.shutdown()
+        st.close()
+    st = storage.open_store(settings)
+    try:
+        row = storage.get_job(st, job["id"])
+        assert row["status"] == "failed" and row["error"] == type(bug).__name__  # not left 'running'
+        assert failed == [(job["id"], "job.failed")]
+    finally:
+        st.close()

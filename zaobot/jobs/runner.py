@@ -27,7 +27,7 @@ from zaobot.config import Settings
 from zaobot.errors import SelfieError, UnknownScene
 from zaobot.jobs.warmup import WarmReport
 from zaobot.jobs.worker import JobCancelled, init_worker, ready, render_job
-from zaobot.storage import Store, attach_output, get_job, owner_hash, selfie_file, set_status
+from zaobot.storage import JobGone, Store, attach_output, get_job, owner_hash, selfie_file, set_status
 from zaobot.storage.db import transaction
 from zaobot.storage.media import TamperedFile
 from zaobot.storage.store import in_thread, iso, utcnow
@@ -200,9 +200,9 @@ class JobRunner:
                 await self.hooks.on_done(done)
         except asyncio.CancelledError:
             raise
-        except (JobCancelled, LookupError):
+        except (JobCancelled, JobGone):  # only these two: a KeyError in a render is a bug, reported below
             log.info("job %s cancelled", job["id"])
-        except (FileNotFoundError, TamperedFile, KeyError) as exc:
+        except (FileNotFoundError, TamperedFile) as exc:
             log.info("job %s: selfie unavailable (%s)", job["id"], type(exc).__name__)
             await self._fail(job, "job.selfie_expired", type(exc).__name__)
         except (SelfieError, UnknownScene) as exc:

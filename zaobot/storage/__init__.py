@@ -1,7 +1,7 @@
 """SQLite storage (sqlite-utils) and encrypted media files: plain functions over a Store."""
 
 from zaobot.storage.export import export_json, export_user
-from zaobot.storage.jobs import (active_jobs, add_selfie, attach_output, create_job, deliverable, get_job, jobs_since,
+from zaobot.storage.jobs import (JobGone, active_jobs, add_selfie, attach_output, create_job, deliverable, get_job, jobs_since,
                                  latest_selfie, new_watermark_id, owner_hash, queued_jobs, record_delivery, selfie_file,
                                  set_status, set_status_message)
 from zaobot.storage.keys import SecretKeyError
@@ -15,7 +15,7 @@ from zaobot.storage.store import Store, open_store
 from zaobot.storage.users import current_consent, find_user, grant_consent, revoke_consent
 
 __all__ = [
-    "MediaStore", "PurgeReceipt", "active_jobs", "jobs_since", "new_watermark_id", "owner_hash", "queued_jobs",
+    "JobGone", "MediaStore", "PurgeReceipt", "active_jobs", "jobs_since", "new_watermark_id", "owner_hash", "queued_jobs",
     "selfie_file", "SecretKeyError", "Store", "SweepResult", "TamperedFile", "add_selfie",
     "attach_output", "audit", "ban", "create_job", "current_consent", "deliverable", "export_json",
     "export_user", "find_user", "get_job", "grant_consent", "is_banned", "latest_selfie", "open_reports",

@@ -45,6 +45,10 @@ def new_watermark_id() -> str:
 QUEUED_ACTION = "job:queued"
 
 
+class JobGone(Exception):
+    """The job was cancelled or purged while it rendered: its clip is dropped, nobody is told."""
+
+
 def create_job(store: Store, user_id: int, scene: str, *, selfie_id: int | None = None, chat_id: str | None = None,
                platform: str | None = None, language: str | None = None, now: datetime | None = None) -> dict:
     job = {"id": uuid.uuid4().hex, "user_id": user_id, "selfie_id": selfie_id, "scene": scene, "status": "queued",
@@ -87,7 +91,7 @@ def attach_output(store: Store, job: dict, user_hash: str, clip: Path, *, now: d
         with transaction(store.db):
             current = get_job(store, job["id"])
             if current is None or current["status"] not in ACTIVE:
-                raise LookupError(f"job {job['id']} was cancelled or removed while rendering")
+                raise JobGone(job["id"])
             store.db["jobs"].update(job["id"], {
                 "status": "done", "finished_at": iso(moment), "output_file": name,
                 "output_expires_at": later(moment, hours=store.settings.output_ttl_hours)})
