@@ -346,3 +346,18 @@ def test_restart_with_a_queued_job(tmp_path, demo_selfie_bytes):
     finally:
         b.stop()
         fake.stop()
+
+
+def test_a_press_is_acted_on_even_when_its_acknowledgement_fails(bot, fake):
+    """answerCallbackQuery failing (an expired query, a network blip) must not drop a consent or delete press."""
+    user = 171
+    since = fake.mark()
+    fake.fail_next("answerCallbackQuery", 400)
+    fake.press(user, "consent:yes")
+    fake.wait_text(user, "Now send me a selfie", 20, since)
+    assert bot.rows("SELECT * FROM users WHERE platform_user_id = ?", str(user))
+    since = fake.mark()
+    fake.fail_next("answerCallbackQuery", 500)
+    fake.press(user, "delete:yes")
+    fake.wait_text(user, "Everything about you is deleted", 30, since)
+    assert bot.rows("SELECT * FROM users WHERE platform_user_id = ?", str(user)) == []

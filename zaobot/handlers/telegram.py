@@ -175,8 +175,16 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None
-    await query.answer()
-    await _answer(update, context, Event(kind="callback", text=query.data or "", **_base(update)))
+    # The press is acted on whatever happens to its acknowledgement: answering only stops the
+    # button's spinner, so it runs beside the work and a failure is logged, not fatal.
+    acknowledged = asyncio.create_task(query.answer())
+    try:
+        await _answer(update, context, Event(kind="callback", text=query.data or "", **_base(update)))
+    finally:
+        try:
+            await acknowledged
+        except Exception as err:  # noqa: BLE001 - best effort
+            log.info("answerCallbackQuery failed (%s); the press was handled", type(err).__name__)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
