@@ -42,3 +42,32 @@ def test_bundled_demo_assets_exist():
     assert (BUNDLED_ASSETS_DIR / "demo_selfie.jpg").stat().st_size > 10_000
     for name in ("scene.json", "clip.mp4", "analysis.npz"):
         assert (BUNDLED_SCENES_DIR / "demo" / name).is_file()
+
+
+def _project() -> dict:
+    import tomllib
+
+    return tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+
+
+def test_each_engine_extra_brings_what_the_engine_imports_at_run_time():
+    """`pip install '.[gpu]'` alone must give a loadable inswapper: it imports onnx at load time."""
+    from packaging.requirements import Requirement
+
+    extras = _project()["optional-dependencies"]
+    for name in ("cpu", "gpu"):
+        names = {Requirement(r).name for r in extras[name]}
+        assert "onnx" in names, f"the {name} extra lacks onnx"
+        assert names & {"onnxruntime", "onnxruntime-gpu"}
+
+
+def test_dependency_lower_bounds_have_the_apis_we_call():
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    deps = {Requirement(r).name: Requirement(r) for r in _project()["dependencies"]}
+    sqlite_utils = deps["sqlite-utils"]
+    assert not sqlite_utils.specifier.contains("3.99"), "db.atomic() needs sqlite-utils 4.0"
+    import sqlite_utils as su
+
+    assert hasattr(su.Database, "atomic") and Version(metadata.version("sqlite-utils")) >= Version("4.0")
