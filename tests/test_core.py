@@ -268,3 +268,35 @@ def test_decline_after_agree_revokes_consent_and_says_what_happens_to_the_data(c
     # A first-time decline still says nothing was stored.
     first = asyncio.run(core.handle(Event(platform="test", user_id="u2", chat_id="c2", kind="callback", text="consent:no")))
     assert first[0].text == wording.text("consent.declined", "en")
+
+
+def test_only_the_latest_selfie_is_kept_and_without_its_metadata(core, demo_selfie_bytes):
+    """A stored selfie carries no EXIF (GPS position, camera serial), and 3 selfies leave 1 on disk."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(demo_selfie_bytes))
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"  # Make
+    exif[0xA431] = "SERIAL-0042"  # BodySerialNumber
+    exif[0x8825] = {0x0001: "N", 0x0002: (52.0, 31.0, 12.0)}  # GPS latitude
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
+    tagged = buf.getvalue()
+    assert b"SERIAL-0042" in tagged
+
+    asyncio.run(core.handle(ev("callback", text="consent:yes")))
+    for _ in range(3):
+        asyncio.run(core.handle(ev("photo", fetch_bytes=lambda: _bytes(tagged))))
+    user = storage.find_user(core.store, "test", "u1")
+    rows = list(core.store.db["selfies"].rows_where("user_id = ?", [user["id"]]))
+    assert len(rows) == 1 and len(core.store.media.names()) == 1
+    stored = core.store.media.get(rows[0]["file"])
+    assert b"SERIAL-0042" not in stored and b"CameraMaker" not in stored and b"Exif" not in stored
+    with Image.open(io.BytesIO(stored)) as again:
+        assert not again.getexif() and again.size[0] > 100
+
+
+async def _bytes(data: bytes) -> bytes:
+    return data

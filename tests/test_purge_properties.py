@@ -139,7 +139,7 @@ def test_purge_killed_at_each_step_is_completed_at_start_up(tmp_path, step):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     victim_files = seed(data_dir, scratch)
-    assert len(victim_files) == 3
+    assert len(victim_files) == 2  # the latest selfie (only the latest is kept) and a clip
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(root=str(ROOT), data=str(data_dir)))
     proc = subprocess.run([sys.executable, str(script), step], capture_output=True, text=True, timeout=120,
@@ -158,7 +158,7 @@ def test_purge_killed_at_each_step_is_completed_at_start_up(tmp_path, step):
         referenced |= {r["output_file"] for r in store.db["jobs"].rows if r["output_file"]}
         assert set(store.media.names()) == referenced
         # The bystander still has everything.
-        assert len(snapshot(store, "bystander-1")["files"]) == 3
+        assert len(snapshot(store, "bystander-1")["files"]) == 2  # latest selfie and clip
     finally:
         store.close()
     assert scan_bytes(data_dir, b"victim-424242") == []

@@ -153,3 +153,30 @@ def test_messages_in_both_languages(exc):
     en, zh = err.message("en"), err.message("zh")
     assert en and zh and en != zh
     assert any("\u4e00" <= ch <= "\u9fff" for ch in zh)
+
+
+def test_a_16_bit_greyscale_png_is_scaled_not_clipped_to_white(astronaut):
+    import io
+
+    from PIL import Image
+
+    from zaobot.media.images import decode_image
+
+    grey = (np.asarray(Image.fromarray(astronaut).convert("L"), dtype=np.uint16) * 257)  # full 16-bit range
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, format="PNG")
+    rgb = decode_image(buf.getvalue(), max_bytes=1 << 26, max_pixels=1 << 26)
+    assert rgb.mean() < 200 and rgb.std() > 30  # the photo, not a white sheet
+    assert np.abs(rgb[..., 0].astype(int) - (grey >> 8)).max() <= 1
+
+
+def test_the_size_limit_reads_the_same_on_both_sides():
+    from zaobot.errors import ImageTooLarge
+    from zaobot.media.images import decode_image
+
+    with pytest.raises(ImageTooLarge) as err:
+        decode_image(b"x" * 21_000_000, max_bytes=20 * 1024 * 1024, max_pixels=1 << 26)
+    assert "(20.03 MB > 20.0 MB)" in err.value.message("en")  # was "21.0 MB > 21 MB"
+    from zaobot.media.images import size_over_limit
+
+    assert size_over_limit(30 * 1024 * 1024, 20 * 1024 * 1024) == "30 MB > 20 MB"

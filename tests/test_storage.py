@@ -96,7 +96,8 @@ def _job_with_output(store, tmp_path, user_id, now=None, scene="demo"):
 def test_retention_sweeper(store, tmp_path):
     user = storage.grant_consent(store, "telegram", "1")
     old = utcnow() - timedelta(hours=30)
-    sid_old = storage.add_selfie(store, user["id"], b"old selfie", now=old)
+    other = storage.grant_consent(store, "telegram", "2")  # one selfie per user is kept: the old one is another's
+    sid_old = storage.add_selfie(store, other["id"], b"old selfie", now=old)
     sid_new = storage.add_selfie(store, user["id"], b"new selfie")
     old_job = _job_with_output(store, tmp_path, user["id"], now=old)
     new_job = _job_with_output(store, tmp_path, user["id"])
@@ -155,12 +156,12 @@ def test_receipt_is_generated_from_actual_counts(store, tmp_path):
     storage.report(store, user["id"], None, "spam")
     cancelled = []
     receipt = storage.purge_user(store, "telegram", "1", on_cancel=cancelled.extend)
-    assert receipt.removed == {"profile": 1, "selfies": 2, "clips": 1, "jobs": 2, "consents": 1, "reports": 1,
-                               "cancelled_jobs": 1}
+    assert receipt.removed == {"profile": 1, "selfies": 1, "clips": 1, "jobs": 2, "consents": 1, "reports": 1,
+                               "cancelled_jobs": 1}  # of the two selfies only the latest was kept
     assert len(cancelled) == 1
     en, zh = receipt.text("en"), receipt.text("zh")
-    assert "2 selfie(s)" in en and "1 clip(s)" in en and "2 job record(s)" in en and "1 cancelled" in en
-    assert "自拍 2 张" in zh and "视频 1 个" in zh
+    assert "1 selfie(s)" in en and "1 clip(s)" in en and "2 job record(s)" in en and "1 cancelled" in en
+    assert "自拍 1 张" in zh and "视频 1 个" in zh
     # Two "job queued" rows (the hourly limit), one render row and the deletion's own row remain,
     # keyed by the hash only.
     assert receipt.audit_rows_kept == 4 and "4 audit record(s)" in en

@@ -177,11 +177,12 @@ class Conversation:
         assert event.fetch_bytes is not None
         data = await event.fetch_bytes()
         try:
-            await self.checker.check(data)
+            clean = await self.checker.check(data)
         except SelfieError as err:
             return [Reply(err.message(lang))]  # the bad selfie is dropped, never stored
-        storage.add_selfie(self.store, user["id"], data)
-        del data
+        del data  # the upload as sent (with its EXIF) is never stored
+        storage.add_selfie(self.store, user["id"], clean)
+        del clean
         keyword = event.text.strip()
         if keyword:
             return await self._start_job(event, user, keyword, lang)

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from zaobot.config import BUNDLED_ASSETS_DIR, Settings
-from zaobot.media.images import decode_image
+from zaobot.media.images import decode_image, without_metadata
 from zaobot.models import Engine
 from zaobot.models.mesh import MeshEngine
 
@@ -37,15 +37,17 @@ class SelfieChecker:
             engine = self._local.engine = self._factory()
         return engine
 
-    def _check(self, data: bytes) -> None:
+    def _check(self, data: bytes) -> bytes:
         engine = self._engine()
         rgb = decode_image(data, max_bytes=self._settings.max_upload_bytes,
                            max_pixels=self._settings.max_image_pixels)
         engine.prepare_source(rgb)
+        return without_metadata(rgb)
 
-    async def check(self, data: bytes) -> None:
-        """Raise the specific SelfieError for a bad selfie; return for a usable one."""
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._check, data)
+    async def check(self, data: bytes) -> bytes:
+        """Raise the specific SelfieError for a bad selfie; for a usable one, return what may be
+        stored: its pixels re-encoded, upright, with every byte of metadata (EXIF GPS, serials) gone."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._check, data)
 
     def _warm(self) -> float:
         start = time.perf_counter()

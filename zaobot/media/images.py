@@ -21,12 +21,43 @@ ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO", "TIFF"
 WORK_LONG_SIDE = 1600
 
 
+def size_over_limit(size: int, limit: int) -> str:
+    """"20.03 MB > 20 MB": sizes in MiB (what phones call MB), with as many decimals as it takes for
+    the two to differ, so the message never reads "21.0 MB > 21 MB"."""
+    mib = 1024 * 1024
+    for digits in (0, 1, 2, 3):
+        shown_size, shown_limit = f"{size / mib:.{digits}f}", f"{limit / mib:.{max(0, digits - 1)}f}"
+        if float(shown_size) > float(shown_limit) or digits == 3:
+            return f"{shown_size} MB > {shown_limit} MB"
+    raise AssertionError("unreachable")
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """16- and 32-bit greyscale (a 16-bit PNG opens as mode I or I;16) scaled to 8 bits: PIL's own
+    conversion clips every value above 255 to white."""
+    if image.mode not in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    top = 65535.0 if image.mode != "F" and values.max(initial=0) > 255 else 255.0
+    if image.mode == "F":
+        top = max(1.0, float(values.max(initial=1.0)))
+    return Image.fromarray(np.clip(values * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+def without_metadata(rgb: np.ndarray, quality: int = 95) -> bytes:
+    """The decoded selfie as a fresh JPEG with no metadata at all: no EXIF (GPS position, camera
+    serial, time), no XMP, no ICC profile. What is stored is only the pixels we need."""
+    out = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
 def decode_image(
     data: bytes, *, max_bytes: int, max_pixels: int, work_long_side: int = WORK_LONG_SIDE
 ) -> np.ndarray:
     """Decode an uploaded image to an RGB uint8 array (H, W, 3), or raise a SelfieError."""
     if len(data) > max_bytes:
-        raise ImageTooLarge(detail=f"{len(data) / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB")
+        raise ImageTooLarge(detail=size_over_limit(len(data), max_bytes))
     if not data:
         raise NotAnImage()
     try:
@@ -51,7 +82,7 @@ def decode_image(
         try:
             image.load()
             image = ImageOps.exif_transpose(image)
-            rgb = image.convert("RGB")
+            rgb = _to_8bit(image).convert("RGB")
         except Exception:  # noqa: BLE001 - truncated or malformed pixel data
             raise CorruptImage() from None
     long_side = max(rgb.size)

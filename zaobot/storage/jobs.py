@@ -18,17 +18,32 @@ ACTIVE = ("queued", "running")
 
 
 def add_selfie(store: Store, user_id: int, data: bytes, *, now: datetime | None = None) -> int:
-    """Store a validated selfie (encrypted) for at most ZAOBOT_SELFIE_TTL_HOURS."""
+    """Store a validated selfie (encrypted) for at most ZAOBOT_SELFIE_TTL_HOURS.
+
+    Only the latest is kept: earlier selfies of the user go, unless a queued or running job still
+    needs one (that one goes with the sweep or the user's /delete)."""
     moment = now or utcnow()
     name = store.media.put("selfies", data)
     try:
         with transaction(store.db):
             row = store.db["selfies"].insert({"user_id": user_id, "file": name, "created_at": iso(moment),
                                               "expires_at": later(moment, hours=store.settings.selfie_ttl_hours)})
+            new_id = int(row.last_pk)
+            older = [(r[0], r[1]) for r in store.db.execute(
+                "SELECT id, file FROM selfies WHERE user_id = ? AND id != ? AND id NOT IN "
+                "(SELECT selfie_id FROM jobs WHERE selfie_id IS NOT NULL AND status IN ('queued', 'running'))",
+                [user_id, new_id])]
+            ids = [i for i, _ in older]
+            if ids:
+                marks = ",".join("?" * len(ids))
+                store.db.execute(f"UPDATE jobs SET selfie_id = NULL WHERE selfie_id IN ({marks})", ids)
+                store.db.execute(f"DELETE FROM selfies WHERE id IN ({marks})", ids)
     except BaseException:
         store.media.delete(name)
         raise
-    return int(row.last_pk)
+    for _, file in older:
+        store.media.delete(file)
+    return new_id
 
 
 def latest_selfie(store: Store, user_id: int, *, now: datetime | None = None) -> dict | None:
