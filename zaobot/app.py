@@ -16,7 +16,7 @@ from starlette.routing import Route
 from zaobot import storage
 from zaobot.config import Settings
 from zaobot.handlers.core import Conversation
-from zaobot.handlers.webhook_body import BodyTooLarge, read_capped
+from zaobot.handlers.webhook_body import body_or_413
 from zaobot.jobs import JobRunner
 from zaobot.media.scenes import SceneLibrary
 from zaobot.models.factory import create_engine
@@ -48,10 +48,9 @@ def web_app(settings: Settings, telegram_app: object | None, extra: list[Route] 
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not expected or not hmac.compare_digest(given, expected) or telegram_app is None:
             return PlainTextResponse("forbidden", status_code=403)
-        try:
-            body = await read_capped(request)
-        except BodyTooLarge:
-            return PlainTextResponse("request too large", status_code=413)
+        body = await body_or_413(request)
+        if isinstance(body, Response):
+            return body
         try:
             data = json.loads(body)
             update = Update.de_json(data, telegram_app.bot)  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ JSON rarely tens of KB), so anything past the cap is refused with 413 without be
 from __future__ import annotations
 
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 
 MAX_WEBHOOK_BODY = 1 << 20  # 1 MiB
 
@@ -29,3 +30,11 @@ async def read_capped(request: Request, limit: int = MAX_WEBHOOK_BODY) -> bytes:
             raise BodyTooLarge()
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def body_or_413(request: Request, limit: int = MAX_WEBHOOK_BODY) -> bytes | Response:
+    """The body of an authenticated webhook request, or the 413 response to answer instead."""
+    try:
+        return await read_capped(request, limit)
+    except BodyTooLarge:
+        return PlainTextResponse("request too large", status_code=413)

@@ -29,7 +29,7 @@ from wechatpy.utils import check_signature
 from zaobot.config import Settings
 from zaobot.handlers.core import Conversation
 from zaobot.handlers.events import DeliveryRefused, Event, Reply
-from zaobot.handlers.webhook_body import BodyTooLarge, read_capped
+from zaobot.handlers.webhook_body import body_or_413
 
 log = logging.getLogger(__name__)
 PLATFORM = "wechat"
@@ -284,10 +284,9 @@ class WeChatWebhook:
                 raise InvalidSignatureException()
         except InvalidSignatureException:
             return PlainTextResponse("forbidden", status_code=403)
-        try:
-            body = await read_capped(request)
-        except BodyTooLarge:
-            return PlainTextResponse("request too large", status_code=413)
+        body = await body_or_413(request)
+        if isinstance(body, Response):
+            return body
         try:
             if aes:
                 assert self.crypto is not None
