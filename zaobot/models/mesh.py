@@ -236,14 +236,14 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
     face_px = face_width(pts)
     small = (shape[1], shape[0])
     with timer.stage("swap"):
-        raster = rasterise(pts, MESH_TRIANGLES, shape, (shape[1] / size[0], shape[0] / size[1]))
+        raster = rasterise(pts, MESH_TRIANGLES, shape, (scale, shape[0] / size[1]))
         level = pick_level(source, face_px)
         map_x, map_y = raster.maps(level.points)
         full_x, full_y = upsample_maps(map_x, map_y, size)
         warped = cv2.remap(level.rgba, full_x, full_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         # The reduced-scale copy for masks and tone is sampled from a pyramid level near its own
         # size, on the same raster: downsizing the full-size warp costs ten times more.
-        coarse = pick_level(source, face_px * shape[1] / size[0])
+        coarse = pick_level(source, face_px * scale)
         to_coarse = fit_affine(level.points, coarse.points).astype(np.float32)
         warped_small = cv2.remap(coarse.rgba, *_apply_affine(to_coarse, map_x, map_y), cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REFLECT)
@@ -259,7 +259,7 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
         half = (halves.outer.shape[1], halves.outer.shape[0])
         deltas, scene_mean = tone_deltas(cv2.resize(face_small, half, interpolation=cv2.INTER_AREA),
                                          cv2.resize(scene_small, half, interpolation=cv2.INTER_AREA), halves,
-                                         0.5 * face_px * shape[1] / size[0], smoothed)
+                                         0.5 * face_px * scale, smoothed)
         deltas = ToneDeltas(face=cv2.resize(deltas.face, small, interpolation=cv2.INTER_LINEAR),
                             scene=cv2.resize(deltas.scene, small, interpolation=cv2.INTER_LINEAR))
         if state is not None:
