@@ -41,6 +41,9 @@ class FakeTelegram:
         self.updates: list[dict] = []
         self.files: dict[str, bytes] = {}
         self.faults: dict[str, list[int]] = {}
+        self.holds: dict[str, int] = {}  # method -> how many of its next calls hang unanswered
+        self.held: list[Call] = []  # calls that arrived and were never answered
+        self._released = threading.Event()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(1)
@@ -66,6 +69,7 @@ class FakeTelegram:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         if self._server:
             self._server.should_exit = True
         if self._thread:
@@ -155,6 +159,16 @@ class FakeTelegram:
         with self._lock:
             self.faults.setdefault(method, []).extend(codes)
 
+    def hold_next(self, method: str, count: int = 1) -> None:
+        """The next `count` calls of `method` hang, unanswered, until `release_held` (a client
+        killed meanwhile never learns whether they went through: they did not)."""
+        with self._lock:
+            self.holds[method] = self.holds.get(method, 0) + count
+        self._released.clear()
+
+    def release_held(self) -> None:
+        self._released.set()
+
     # ------------------------------------------------------------ HTTP
 
     async def _file(self, request: Request) -> Response:
@@ -184,6 +198,15 @@ class FakeTelegram:
                                  "parameters": {"retry_after": 1}}, status_code=429)
         if fault is not None:
             return Response("Bad Gateway", status_code=fault)
+        with self._lock:
+            hold = self.holds.get(method, 0)
+            if hold:
+                self.holds[method] = hold - 1
+                self.held.append(Call(method, params, files))
+        if hold:
+            while not self._released.is_set():
+                await asyncio.sleep(0.05)
+            return Response("Service Unavailable", status_code=503)
         with self._lock:
             self.calls.append(Call(method, params, files))
         if method == "getUpdates":

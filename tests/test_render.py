@@ -175,3 +175,16 @@ def test_a_render_runs_single_threaded_numerics_and_restores_the_limits_after():
         assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
     assert cv2.getNumThreads() == before_cv
     assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == before_blas
+
+
+def test_a_clip_being_written_is_owner_only(tmp_path):
+    import numpy as np
+
+    from zaobot.media.video import ClipWriter
+
+    out = tmp_path / "clip.mp4"
+    with ClipWriter(out, width=64, height=64, fps=25, crf=23, preset="veryfast") as writer:
+        parts = list(tmp_path.glob(".clip.mp4.*.part"))
+        assert len(parts) == 1 and (parts[0].stat().st_mode & 0o777) == 0o600  # plaintext media: 0600 at once
+        writer.write(np.zeros((64, 64, 3), np.uint8))
+    assert out.is_file() and not list(tmp_path.glob("*.part"))

@@ -64,7 +64,7 @@ def test_media_encrypted_at_rest_and_tamper_detected(store, astronaut):
     assert selfie[2000:2064] not in raw
     assert "777000111" not in str(path)
     assert store.media.get(name) == selfie
-    with store.media.decrypted_file(name, ".jpg") as tmp:
+    with store.media.decrypted_file(name, "job1", ".jpg") as tmp:
         assert tmp.read_bytes() == selfie
         assert (tmp.stat().st_mode & 0o777) == 0o600
     assert not tmp.exists()
@@ -157,7 +157,7 @@ def test_receipt_is_generated_from_actual_counts(store, tmp_path):
     cancelled = []
     receipt = storage.purge_user(store, "telegram", "1", on_cancel=cancelled.extend)
     assert receipt.removed == {"profile": 1, "selfies": 1, "clips": 1, "jobs": 2, "consents": 1, "reports": 1,
-                               "cancelled_jobs": 1}  # of the two selfies only the latest was kept
+                               "cancelled_jobs": 1, "temp_files": 0}  # of the two selfies only the latest was kept
     assert len(cancelled) == 1
     en, zh = receipt.text("en"), receipt.text("zh")
     assert "1 selfie(s)" in en and "1 clip(s)" in en and "2 job record(s)" in en and "1 cancelled" in en
@@ -234,3 +234,35 @@ def test_cli_purge_export_sweep_stats(tmp_path):
     assert purged.returncode == 0 and "1 selfie(s)" in purged.stdout
     assert "selfies=0" in zb("sweep").stdout
     assert scan_bytes(tmp_path / "data", b"5551234") == []
+
+
+def test_plaintext_temp_files_stay_in_the_private_folder_and_every_cleaner_removes_them(store, tmp_path):
+    """Decrypted copies go to $DATA_DIR/tmp (0700, files 0600); the sweeper removes old ones, a /delete
+    the ones of the user's jobs (and its receipt counts them)."""
+    import os
+    import time as _time
+
+    scratch_dir = store.settings.data_dir / "tmp"
+    user = storage.grant_consent(store, "telegram", "31337")
+    job = _job_with_output(store, tmp_path, user["id"])
+    with store.media.decrypted_file(job["output_file"], job["id"]) as path:
+        assert path.parent == scratch_dir and job["id"] in path.name
+        assert (scratch_dir.stat().st_mode & 0o777) == 0o700 and (path.stat().st_mode & 0o777) == 0o600
+    assert not path.exists()
+
+    other = storage.grant_consent(store, "telegram", "42")
+    other_job = storage.create_job(store, other["id"], "demo")
+    old = store.media.scratch.new_file("crashed-long-ago")
+    past = _time.time() - 2 * 3600
+    os.utime(old, (past, past))
+    young = store.media.scratch.new_file(other_job["id"])
+    assert storage.sweep(store).scratch == 1
+    assert not old.exists() and young.exists()
+
+    rendering = store.media.scratch.new_file(job["id"])  # a render in progress, with its .part
+    part = scratch_dir / f".{rendering.name}.123.part"
+    part.write_bytes(b"plaintext clip")
+    receipt = storage.purge_user(store, "telegram", "31337")
+    assert receipt.removed["temp_files"] == 2 and "2 temporary file(s)" in receipt.text("en")
+    assert not rendering.exists() and not part.exists()
+    assert young.exists()  # another user's file is left alone

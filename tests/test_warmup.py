@@ -63,7 +63,7 @@ def test_runner_warms_its_workers_at_start_and_a_job_sent_meanwhile_waits_behind
         assert list((settings.data_dir / "tmp").iterdir()) == []  # ... into a temp file that is gone
         assert failed == [] and len(done) == 1
         job, warm_when_done = done[0]
-        assert job["status"] == "done" and job["_video"]["frames"] == 125 and warm_when_done
+        assert job["status"] == "rendered" and job["_video"]["frames"] == 125 and warm_when_done
     finally:
         store.close()
 

@@ -76,6 +76,10 @@ async def serve(settings: Settings) -> None:
     engine.close()
     library = SceneLibrary(settings.scene_dirs)
     log.info("scenes: %s", ", ".join(library.keywords()))
+    # Nothing renders or uploads yet: any plaintext temp file is a crash's leftover.
+    cleared = store.media.scratch.clear()
+    if cleared:
+        log.info("removed %d temporary file(s) left by an earlier run", cleared)
     runner = JobRunner(store, settings)
     core = Conversation(store, settings, library, runner)
     tasks: list[asyncio.Task] = []
@@ -119,6 +123,7 @@ async def serve(settings: Settings) -> None:
             server = uvicorn.Server(config)
             tasks.append(asyncio.create_task(server.serve()))
         tasks.append(asyncio.create_task(_sweeper(store, settings.sweep_interval_s)))
+        runner.resume_deliveries()  # clips rendered before a crash, now that the adapters can send
         # Render workers began warming up in runner.start; the selfie checker warms up now that the
         # adapters answer. Selfies sent meanwhile just wait for it.
         tasks.append(asyncio.create_task(core.checker.warm(), name="zaobot-warm-selfie-checker"))

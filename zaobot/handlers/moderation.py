@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zaobot import storage, wording
@@ -101,9 +99,7 @@ class Moderation:
         from zaobot.verify import verify_clip
 
         def run(store):  # type: ignore[no-untyped-def]
-            with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:
-                tmp.write(clip)
-                tmp.flush()
-                return verify_clip(Path(tmp.name), store)
+            with store.media.scratch.holding(clip, "verify") as path:
+                return verify_clip(path, store)
 
         return await in_thread(self.core.store, run)

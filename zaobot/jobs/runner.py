@@ -27,7 +27,8 @@ from zaobot.config import Settings
 from zaobot.errors import SelfieError, UnknownScene
 from zaobot.jobs.warmup import WarmReport
 from zaobot.jobs.worker import JobCancelled, init_worker, ready, render_job
-from zaobot.storage import JobGone, Store, attach_output, get_job, owner_hash, selfie_file, set_status
+from zaobot.storage import (JobGone, Store, attach_output, get_job, owner_hash, selfie_file, set_status,
+                            undelivered_jobs)
 from zaobot.storage.db import transaction
 from zaobot.storage.media import TamperedFile
 from zaobot.storage.store import in_thread, iso, utcnow
@@ -80,6 +81,7 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task | None = None
         self._active: dict[str, asyncio.Task] = {}
+        self._deliveries: set[asyncio.Task] = set()
         self._avg_seconds = 8.0
         self._progress_q: multiprocessing.Queue | None = None
         self._progress_thread: threading.Thread | None = None
@@ -103,8 +105,8 @@ class JobRunner:
     async def stop(self) -> None:
         if self._dispatcher:
             self._dispatcher.cancel()
-        for task in list(self._active.values()):
-            task.cancel()
+        for task in [*self._active.values(), *self._deliveries]:
+            task.cancel()  # an interrupted delivery stays 'rendered' and is resumed at the next start
         if self._pool:
             warming = self._warming_workers()
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -132,6 +134,18 @@ class JobRunner:
                 with transaction(self.store.db):
                     self.store.db["jobs"].update(job["id"], {"status": "queued"})
                 log.info("job %s was interrupted; queued again", job["id"])
+
+    def resume_deliveries(self) -> int:
+        """Send the clips that were rendered but not delivered when the process last died; call it
+        once the platform adapters can send. Returns how many are on their way."""
+        assert self.hooks is not None
+        pending = undelivered_jobs(self.store)
+        for job in pending:
+            log.info("job %s was rendered but not delivered; delivering it now", job["id"])
+            task = asyncio.create_task(self.hooks.on_done(job), name=f"deliver-{job['id'][:8]}")
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+        return len(pending)
 
     def poke(self) -> None:
         self._wake.set()

@@ -12,16 +12,15 @@ deleted: nothing about any user is involved.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from zaobot.config import BUNDLED_ASSETS_DIR, Settings
 from zaobot.media.scenes import Scene
 from zaobot.models import Engine, StageTimer
 from zaobot.pipeline import swap_selfie
 from zaobot.storage.jobs import new_watermark_id
+from zaobot.storage.scratch import Scratch
 
 DEMO_SELFIE = BUNDLED_ASSETS_DIR / "demo_selfie.jpg"
 WARM_SCENE = "demo"
@@ -44,7 +43,7 @@ class _Enough(Exception):
     """Stops the warm-up render after WARM_FRAMES frames."""
 
 
-def warm_up(engine: Engine, scenes: list[Scene], settings: Settings, secret: str, tmp_dir: Path) -> WarmReport:
+def warm_up(engine: Engine, scenes: list[Scene], settings: Settings, secret: str, scratch: Scratch) -> WarmReport:
     """Load every scene's analysis and render the first frames of one scene. Never raises:
     a worker that could not warm up still takes jobs (it is only slower on the first one)."""
     start = time.perf_counter()
@@ -63,14 +62,14 @@ def warm_up(engine: Engine, scenes: list[Scene], settings: Settings, secret: str
         errors.append("no scene to render")
     else:
         try:
-            frames = _render_start(engine, target, settings, secret, tmp_dir, timer)
+            frames = _render_start(engine, target, settings, secret, scratch, timer)
         except Exception as exc:  # noqa: BLE001 - see above
             errors.append(f"render: {type(exc).__name__}: {exc}")
     return WarmReport(pid=os.getpid(), seconds=time.perf_counter() - start, frames=frames,
                       scenes=tuple(s.keyword for s in loaded), stages=dict(timer.seconds), errors=tuple(errors))
 
 
-def _render_start(engine: Engine, scene: Scene, settings: Settings, secret: str, tmp_dir: Path,
+def _render_start(engine: Engine, scene: Scene, settings: Settings, secret: str, scratch: Scratch,
                   timer: StageTimer) -> int:
     """Render the demo selfie into the first WARM_FRAMES frames of `scene`; returns the frames rendered."""
     done = [0]
@@ -80,15 +79,14 @@ def _render_start(engine: Engine, scene: Scene, settings: Settings, secret: str,
         if count >= WARM_FRAMES:
             raise _Enough()
 
-    fd, tmp = tempfile.mkstemp(suffix=".mp4", prefix="zaobot-warm-", dir=tmp_dir)
-    os.close(fd)
+    tmp = scratch.new_file("warm")
     try:
-        swap_selfie(DEMO_SELFIE.read_bytes(), scene, engine, Path(tmp), max_bytes=settings.max_upload_bytes,
+        swap_selfie(DEMO_SELFIE.read_bytes(), scene, engine, tmp, max_bytes=settings.max_upload_bytes,
                     max_pixels=settings.max_image_pixels, job_id="warm-up", provider=settings.provider,
                     crf=settings.video_crf, preset=settings.video_preset, progress=progress, timer=timer,
                     watermark_id=new_watermark_id(), secret=secret)
     except _Enough:
         pass
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     return done[0]

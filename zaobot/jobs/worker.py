@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
@@ -76,7 +75,7 @@ def init_worker(settings: Settings, secret: str, progress: "Queue[Message] | Non
     _worker = _Worker(settings=settings, secret=secret, engine=create_engine(settings),
                       media=MediaStore(settings.data_dir / "media", secret),
                       scenes=SceneCache(SceneLibrary(settings.scene_dirs)), progress=progress)
-    _worker.warm = warm_up(_worker.engine, _worker.scenes.all(), settings, secret, Path(_tmp_dir(settings)))
+    _worker.warm = warm_up(_worker.engine, _worker.scenes.all(), settings, secret, _worker.media.scratch)
     if progress is not None:
         progress.put(_worker.warm)
 
@@ -99,8 +98,7 @@ def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str,
             return bool(row and row[0] == "running")
 
         scene = w.scenes.find(scene_keyword)
-        fd, tmp = tempfile.mkstemp(suffix=".mp4", prefix="zaobot-out-", dir=_tmp_dir(w.settings))
-        os.close(fd)
+        tmp = w.media.scratch.new_file(job_id)  # plaintext until the runner encrypts it
         last = [0.0]
 
         def progress(done: int, total: int) -> None:
@@ -113,23 +111,17 @@ def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str,
 
         start = time.perf_counter()
         try:
-            result = swap_selfie(w.media.get(selfie_file), scene, w.engine, Path(tmp),
+            result = swap_selfie(w.media.get(selfie_file), scene, w.engine, tmp,
                                  max_bytes=w.settings.max_upload_bytes, max_pixels=w.settings.max_image_pixels,
                                  job_id=job_id, provider=provider, crf=w.settings.video_crf,
                                  preset=w.settings.video_preset, progress=progress, watermark_id=watermark_id,
                                  secret=w.secret)
-            sign_in_place(Path(tmp), job_id, w.settings)
+            sign_in_place(tmp, job_id, w.settings)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
-        return {"path": tmp, "frames": result.frames, "seconds": time.perf_counter() - start,
+        return {"path": str(tmp), "frames": result.frames, "seconds": time.perf_counter() - start,
                 "width": scene.width, "height": scene.height, "duration": scene.duration}
     finally:
         db.close()
 
-
-def _tmp_dir(settings: Settings) -> str:
-    path = settings.data_dir / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return str(path)

@@ -82,6 +82,8 @@ class ClipWriter:
         self.path = Path(path)
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only from the start: the clip being written is plaintext media.
+        os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         self._out = av.open(str(self._tmp), "w", format="mp4", options={"movflags": "+faststart"})
         for key, value in (metadata or {}).items():
             self._out.metadata[key] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -3,7 +3,7 @@
 from zaobot.storage.export import export_json, export_user
 from zaobot.storage.jobs import (JobGone, active_jobs, add_selfie, attach_output, create_job, deliverable, get_job, jobs_since,
                                  latest_selfie, new_watermark_id, owner_hash, queued_jobs, record_delivery, selfie_file,
-                                 set_status, set_status_message)
+                                 set_status, set_status_message, undelivered_jobs)
 from zaobot.storage.keys import SecretKeyError
 from zaobot.storage.media import MediaStore, TamperedFile
 from zaobot.storage.moderation import (audit, ban, is_banned, open_reports, report, resolve_report, takedown,
@@ -20,5 +20,5 @@ __all__ = [
     "attach_output", "audit", "ban", "create_job", "current_consent", "deliverable", "export_json",
     "export_user", "find_user", "get_job", "grant_consent", "is_banned", "latest_selfie", "open_reports",
     "open_store", "purge_user", "record_delivery", "report", "resolve_report", "resume_pending_deletions",
-    "revoke_consent", "set_status", "set_status_message", "stats", "sweep", "takedown", "unban",
+    "revoke_consent", "set_status", "set_status_message", "stats", "sweep", "takedown", "unban", "undelivered_jobs",
 ]

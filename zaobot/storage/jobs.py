@@ -13,7 +13,9 @@ from zaobot.storage.db import transaction
 from zaobot.storage.moderation import audit
 from zaobot.storage.store import Store, iso, later, utcnow
 
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "taken_down")
+# queued -> running -> rendered (clip stored, not yet sent) -> done (sent, or given up on); or failed,
+# cancelled, taken_down. "rendered" is its own state so that a crash during delivery is retried.
+JOB_STATUSES = ("queued", "running", "rendered", "done", "failed", "cancelled", "taken_down")
 ACTIVE = ("queued", "running")
 
 
@@ -99,7 +101,7 @@ def set_status(store: Store, job_id: str, status: str, *, error: str | None = No
 
 
 def attach_output(store: Store, job: dict, user_hash: str, clip: Path, *, now: datetime | None = None) -> str:
-    """Encrypt and keep the rendered clip; mark the job done and write its audit row."""
+    """Encrypt and keep the rendered clip; mark the job rendered (to deliver) and write its audit row."""
     moment = now or utcnow()
     name = store.media.put_file("outputs", clip)
     try:
@@ -108,7 +110,7 @@ def attach_output(store: Store, job: dict, user_hash: str, clip: Path, *, now: d
             if current is None or current["status"] not in ACTIVE:
                 raise JobGone(job["id"])
             store.db["jobs"].update(job["id"], {
-                "status": "done", "finished_at": iso(moment), "output_file": name,
+                "status": "rendered", "finished_at": iso(moment), "output_file": name,
                 "output_expires_at": later(moment, hours=store.settings.output_ttl_hours)})
             audit(store, "render", job_id=job["id"], watermark_id=job["watermark_id"], scene=job["scene"],
                   user_hash=user_hash, now=moment)
@@ -125,18 +127,28 @@ def set_status_message(store: Store, job_id: str, message_id: str) -> None:
 
 
 def record_delivery(store: Store, job_id: str, message_ids: Iterable[str]) -> None:
+    """The clip was sent: remember where, and mark the job done so it is never sent again."""
     with transaction(store.db):
         job = get_job(store, job_id)
         if job is None:
             return
         delivered = json.loads(job["delivery"] or "[]") + [str(m) for m in message_ids]
-        store.db["jobs"].update(job_id, {"delivery": json.dumps(delivered)})
+        fields: dict[str, object] = {"delivery": json.dumps(delivered)}
+        if job["status"] == "rendered":
+            fields["status"] = "done"
+        store.db["jobs"].update(job_id, fields)
+
+
+def undelivered_jobs(store: Store) -> list[dict]:
+    """Jobs whose clip is stored but was not sent (the process died while delivering)."""
+    return list(store.db["jobs"].rows_where("status = 'rendered'", order_by="finished_at"))
 
 
 def deliverable(store: Store, job_id: str) -> bool:
-    """A taken-down, cancelled or expired job is never delivered."""
+    """Only a rendered, not yet delivered clip is sent: never a taken-down, cancelled, expired or
+    already delivered one."""
     job = get_job(store, job_id)
-    return bool(job and job["status"] == "done" and job["output_file"] and store.media.exists(job["output_file"]))
+    return bool(job and job["status"] == "rendered" and job["output_file"] and store.media.exists(job["output_file"]))
 
 
 def active_jobs(store: Store, user_id: int) -> int:

@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from zaobot.storage.keys import derive_key
+from zaobot.storage.scratch import Scratch
 
 Kind = Literal["selfies", "outputs"]
 MAGIC = b"ZBM1"
@@ -32,6 +33,8 @@ class MediaStore:
     def __init__(self, root: Path, secret: str) -> None:
         self.root = Path(root)
         self._aead = AESGCM(derive_key(secret, "media-at-rest"))
+        # Plaintext never leaves the data dir: decrypted copies go to its private scratch folder.
+        self.scratch = Scratch(self.root.parent / "tmp")
 
     def path(self, name: str) -> Path:
         kind, _, stem = name.partition("/")
@@ -73,15 +76,11 @@ class MediaStore:
             raise TamperedFile(name) from None
 
     @contextmanager
-    def decrypted_file(self, name: str, suffix: str = ".mp4") -> Iterator[Path]:
-        """A private (0600) temp file with the plaintext, removed when the block ends."""
-        fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="zaobot-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(self.get(name))
-            yield Path(tmp)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+    def decrypted_file(self, name: str, tag: str, suffix: str = ".mp4") -> Iterator[Path]:
+        """The plaintext in a private (0600) scratch file named after `tag` (the job id, so a
+        /delete meanwhile finds it), removed when the block ends."""
+        with self.scratch.holding(self.get(name), tag, suffix) as path:
+            yield path
 
     def delete(self, name: str) -> bool:
         """Remove a file; True if it existed. Idempotent, so purges can be resumed."""

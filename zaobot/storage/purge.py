@@ -46,6 +46,8 @@ class PurgeReceipt:
         body = wording.text("delete.receipt", lang, selfies=r["selfies"], clips=r["clips"], jobs=r["jobs"],
                             consents=r["consents"], reports=r["reports"], profile=r["profile"],
                             cancelled=r["cancelled_jobs"])
+        if r.get("temp_files"):
+            body += "\n" + wording.text("delete.receipt_temp", lang, count=r["temp_files"])
         if self.audit_rows_kept:
             until = (self.audit_kept_until or "")[:10]
             body += "\n" + wording.text("delete.receipt_audit", lang, count=self.audit_rows_kept, until=until)
@@ -65,6 +67,14 @@ def _user_files(store: Store, user_id: int) -> list[str]:
     return selfies + outputs
 
 
+def _scratch_files(store: Store, user_id: int | None) -> list:
+    """Plaintext temp files of the user's jobs (a render in progress, a clip being uploaded)."""
+    if user_id is None:
+        return []
+    jobs = [r["id"] for r in store.db["jobs"].rows_where("user_id = ?", [user_id], select="id")]
+    return store.media.scratch.tagged(jobs)
+
+
 def _plan(store: Store, platform: str, platform_user_id: str, reason: str, now: datetime) -> dict:
     h = store.user_hash(platform, platform_user_id)
     with transaction(store.db):
@@ -72,7 +82,7 @@ def _plan(store: Store, platform: str, platform_user_id: str, reason: str, now: 
                                                   [platform, str(platform_user_id)]))
         uid = users[0]["id"] if users else None
         counts = {"profile": len(users), "selfies": 0, "clips": 0, "jobs": 0, "consents": 0, "reports": 0,
-                  "cancelled_jobs": 0}
+                  "cancelled_jobs": 0, "temp_files": len(_scratch_files(store, uid))}
         files: list[str] = []
         if uid is not None:
             counts["selfies"] = store.db["selfies"].count_where("user_id = ?", [uid])
@@ -113,13 +123,16 @@ def _finish(store: Store, row: dict, checkpoint: Checkpoint,
 
     for name in json.loads(row["files"] or "[]"):
         store.media.delete(name)
+    store.media.scratch.remove(_scratch_files(store, uid))
     _set_step(store, row["id"], "files")
     checkpoint("files")
 
     late_files: list[str] = []
+    late_scratch: list = []
     with transaction(store.db):
         if uid is not None:
             late_files = _user_files(store, uid)  # anything written after planning
+            late_scratch = _scratch_files(store, uid)
             store.db.execute("DELETE FROM reports WHERE reporter_id = ?", [uid])
             store.db.execute("DELETE FROM consents WHERE user_id = ?", [uid])
             store.db.execute("DELETE FROM selfies WHERE user_id = ?", [uid])
@@ -132,6 +145,7 @@ def _finish(store: Store, row: dict, checkpoint: Checkpoint,
         store.db["deletions"].update(row["id"], {"step": "rows"})
     for name in late_files:
         store.media.delete(name)
+    store.media.scratch.remove(late_scratch)
     checkpoint("rows")
 
     with transaction(store.db):

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from zaobot.storage.db import checkpoint as wal_checkpoint
 from zaobot.storage.db import transaction
+from zaobot.storage.scratch import SCRATCH_MAX_AGE_S
 from zaobot.storage.store import Store, iso, utcnow
 
 ORPHAN_GRACE = timedelta(hours=1)  # a file may exist briefly before its row is committed
@@ -21,6 +22,7 @@ class SweepResult:
     audit: int = 0
     tombstones: int = 0
     orphans: int = 0
+    scratch: int = 0  # plaintext temp files a crash left behind
 
 
 def sweep(store: Store, *, now: datetime | None = None) -> SweepResult:
@@ -67,5 +69,6 @@ def sweep(store: Store, *, now: datetime | None = None) -> SweepResult:
         if name not in referenced and store.media.path(name).stat().st_mtime <= grace:
             store.media.delete(name)
             result.orphans += 1
+    result.scratch = store.media.scratch.clear(older_than_s=SCRATCH_MAX_AGE_S)
     wal_checkpoint(store.db)
     return result
