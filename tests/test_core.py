@@ -300,3 +300,19 @@ def test_only_the_latest_selfie_is_kept_and_without_its_metadata(core, demo_self
 
 async def _bytes(data: bytes) -> bytes:
     return data
+
+
+def test_a_late_progress_edit_never_overwrites_the_final_status(core):
+    """Progress edits come from another thread and may arrive after the clip was sent."""
+    outbox = core.outboxes["test"]
+    job = {"id": "f" * 32, "platform": "test", "status_message": "7", "chat_id": "c1", "language": "en",
+           "scene": "demo", "output_file": None}
+
+    async def scenario() -> None:
+        await core.on_failed(job, "job.failed", {})
+        await core.on_progress(job, 125, 125)  # late: the render's last progress report
+
+    asyncio.run(scenario())
+    edits = [r.text for _, r in outbox.sent]
+    assert edits and edits[-1] == wording.text("job.failed", "en")
+    assert not any("%" in e for e in edits[1:])

@@ -84,6 +84,22 @@ def client(bot):
     return WeChatClient(bot.url)
 
 
+AES_KEY = base64.b64encode(b"zaobot-test-aes-key-32-bytes!!!!").decode().rstrip("=")
+
+
+@pytest.fixture(scope="module")
+def aes_bot(fake, tmp_path_factory):
+    """Safe (AES) mode, the only mode in which moderator commands are accepted."""
+    b = WeChatBot(fake, tmp_path_factory.mktemp("wechat-aes"), WECHAT_AES_KEY=AES_KEY).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="module")
+def aes_client(aes_bot):
+    return WeChatClient(aes_bot.url, aes_key=AES_KEY)
+
+
 def openid(n: int) -> str:
     return f"oUSER{n:024d}"
 
@@ -192,7 +208,8 @@ def test_picurl_fallback_and_delivery_retry(bot, client, fake, demo_selfie_bytes
     assert sent.body["media_id"] in fake.uploads
 
 
-def test_moderator_verifies_a_clip_by_sending_it(bot, client, fake, demo_selfie_bytes):
+def test_moderator_verifies_a_clip_by_sending_it(aes_bot, aes_client, fake, demo_selfie_bytes):
+    bot, client = aes_bot, aes_client
     user = openid(9)
     consent(client, user)
     client.image(user, fake.add_media(demo_selfie_bytes))
@@ -228,7 +245,8 @@ def test_delete_flow_purges_storage(bot, client, fake, demo_selfie_bytes):
     conn.close()
 
 
-def test_moderator_commands_and_unsubscribe(bot, client):
+def test_moderator_commands_and_unsubscribe(aes_bot, aes_client):
+    bot, client = aes_bot, aes_client
     user = openid(7)
     consent(client, user)
     assert "不认识这个命令" in client.reply_text(client.text(user, "/stats"))
@@ -337,3 +355,38 @@ def test_signed_but_empty_or_senderless_bodies_get_400_and_create_nobody(bot, cl
     assert r.status_code == 400
     assert bot.rows("SELECT * FROM users WHERE platform_user_id IN ('None', '')") == []
     assert client.event(openid(90), "subscribe").status_code == 200  # and the webhook still works
+
+
+def test_plain_mode_refuses_moderator_commands_and_replayed_signatures(bot, client):
+    """Plain mode signs only the query string: a captured signature must not carry a forged body twice,
+    and no message in plain mode is trusted to come from a moderator."""
+    client.event(MODERATOR, "subscribe")
+    assert "jobs_done" not in client.reply_text(client.text(MODERATOR, "/stats"))
+    assert "不认识这个命令" in client.reply_text(client.text(MODERATOR, "/stats"))
+    victim = openid(95)
+    consent(client, victim)
+    first = client.text(victim, "帮助")
+    assert first.status_code == 200 and client.reply_text(first)
+    ts, nonce = client._last
+    forged = client._xml(MODERATOR, {"MsgType": "text", "Content": f"/ban {victim} replay"}, 424242)
+    replay = httpx.post(bot.url, params={"signature": client.sign(ts, nonce), "timestamp": ts, "nonce": nonce},
+                        content=forged.encode(), timeout=30)
+    assert replay.status_code == 200 and replay.text == "success"  # answered, and ignored
+    assert bot.rows("SELECT * FROM bans") == []
+
+
+def test_a_retried_msgid_is_recognised_after_a_restart(fake, tmp_path, demo_selfie_bytes):
+    b = WeChatBot(fake, tmp_path).start()
+    try:
+        c = WeChatClient(b.url)
+        user = openid(96)
+        consent(c, user)
+        c.image(user, fake.add_media(demo_selfie_bytes))
+        c.text(user, "demo", msg_id=777_001)
+        b.stop()
+        b.start()
+        retried = c.text(user, "demo", msg_id=777_001)  # WeChat retries the same MsgId after the restart
+        assert retried.text == "success"
+        assert len(b.rows("SELECT * FROM jobs")) == 1
+    finally:
+        b.stop()

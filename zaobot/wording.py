@@ -78,6 +78,10 @@ _CATALOG: dict[str, dict[Lang, str]] = {
         "zh": ("已完成。您的全部数据已删除：资料 {profile} 份、同意记录 {consents} 条、自拍 {selfies} 张、"
                "视频 {clips} 个、任务记录 {jobs} 条（其中 {cancelled} 个排队中的任务已取消）、举报 {reports} 条。"),
     },
+    "delete.receipt_temp": {
+        "en": "Also removed: {count} temporary file(s) of clips being made or sent.",
+        "zh": "另已删除：正在生成或发送中的视频临时文件 {count} 个。",
+    },
     "delete.receipt_audit": {
         "en": ("What remains: {count} audit record(s) (of the clips made and of this deletion), with no images "
                "and only a one-way code instead of your account, kept until {until} as the law requires, "
@@ -148,6 +152,10 @@ _CATALOG: dict[str, dict[Lang, str]] = {
     "bot.selfie_too_big_file": {
         "en": "That file is too big ({size} MB). Please send a normal phone photo.",
         "zh": "文件过大（{size} MB），请发送普通手机照片。",
+    },
+    "bot.try_again": {
+        "en": "Sorry, something went wrong on our side and your last message was not handled. Please send it again.",
+        "zh": "抱歉，我们这边出了问题，您刚才的消息没有处理成功，请重新发送。",
     },
     "bot.banned": {
         "en": "Sorry, this account can't use the bot. You can still use /delete, /mydata and /privacy.",

@@ -45,6 +45,9 @@ class Conversation:
         self.checker = checker or SelfieChecker(settings)
         self.outboxes: dict[str, Outbox] = {}
         self._last_edit: dict[str, float] = {}
+        # Jobs whose status message shows its final word ("sent", "failed"): a progress edit that
+        # arrives late (they come from another thread) must not turn it back into "Rendering 100%".
+        self._final_status: dict[str, None] = {}
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         from zaobot.handlers.moderation import Moderation
 
@@ -61,18 +64,21 @@ class Conversation:
     async def handle(self, event: Event) -> list[Reply]:
         """Handle one event. A user's events are handled one at a time, in arrival order,
         while different users proceed concurrently."""
-        key = (event.platform, event.user_id)
+        async with self._lock((event.platform, event.user_id)):
+            return await self._handle(event)
+
+    def _lock(self, key: tuple[str, str]) -> asyncio.Lock:
+        """The lock for `key`, alive while someone holds or waits for it."""
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
-        async with lock:
-            return await self._handle(event)
+        return lock
 
     async def _handle(self, event: Event) -> list[Reply]:
         lang = event.language if event.language in ("en", "zh") else "en"
         t = lambda key, **kw: wording.text(key, lang, **kw)  # noqa: E731
         if event.kind == "command" and self.moderation.handles(event.command):
-            if event.user_id in self.settings.moderators(event.platform):
+            if event.authenticated and event.user_id in self.settings.moderators(event.platform):
                 return await self.moderation.handle(event, lang)
             return [Reply(t("bot.unknown_command"))]
         if event.kind == "command" and event.command not in USER_COMMANDS:
@@ -225,9 +231,19 @@ class Conversation:
 
     # ---------------------------------------------------------------- runner callbacks
 
+    def _status_lock(self, job_id: str) -> asyncio.Lock:
+        return self._lock(("status", job_id))
+
+    def _finalise_status(self, job_id: str) -> None:
+        self._final_status[job_id] = None
+        while len(self._final_status) > 10_000:  # oldest first: only late edits need the memory
+            del self._final_status[next(iter(self._final_status))]
+
     async def on_progress(self, job: dict, done: int, total: int) -> None:
         outbox = self.outboxes.get(job["platform"] or "")
         if outbox is None or not job["status_message"] or not outbox.supports_edit:
+            return
+        if job["id"] in self._final_status:
             return
         now = time.monotonic()
         if now - self._last_edit.get(job["id"], 0.0) < 2.0 and done < total:
@@ -235,14 +251,18 @@ class Conversation:
         self._last_edit[job["id"]] = now
         percent = int(100 * done / max(1, total))
         lang = lang_of(job["language"])
-        await self._safe(outbox.edit(job["chat_id"], job["status_message"],
-                                     wording.text("job.rendering", lang, percent=percent)))
+        async with self._status_lock(job["id"]):  # never overtakes, nor is overtaken by, the final edit
+            if job["id"] in self._final_status:
+                return
+            await self._safe(outbox.edit(job["chat_id"], job["status_message"],
+                                         wording.text("job.rendering", lang, percent=percent)))
         await self._safe(outbox.action(job["chat_id"], "upload_video"))
 
     async def on_done(self, job: dict) -> None:
         """Deliver the clip, retrying transient failures; the stored clip is never lost."""
         outbox = self.outboxes.get(job["platform"] or "")
         self._last_edit.pop(job["id"], None)
+        self._finalise_status(job["id"])
         if outbox is None:
             return
         lang = lang_of(job["language"])
@@ -253,7 +273,7 @@ class Conversation:
             if not storage.deliverable(self.store, job["id"]):
                 return  # taken down, cancelled or purged meanwhile
             try:
-                with self.store.media.decrypted_file(job["output_file"]) as path:
+                with self.store.media.decrypted_file(job["output_file"], job["id"]) as path:
                     message_id = await outbox.send(job["chat_id"], Reply(
                         caption, buttons, video=path, width=video.get("width"), height=video.get("height"),
                         duration=video.get("duration")))
@@ -270,17 +290,21 @@ class Conversation:
             storage.set_status(self.store, job["id"], "done", error="delivery failed")
             return
         if job["status_message"] and outbox.supports_edit:
-            await self._safe(outbox.edit(job["chat_id"], job["status_message"],
-                                         wording.text("job.sent", lang, job_id=job["id"])))
+            async with self._status_lock(job["id"]):
+                await self._safe(outbox.edit(job["chat_id"], job["status_message"],
+                                             wording.text("job.sent", lang, job_id=job["id"])))
 
     async def on_failed(self, job: dict, key: str, params: dict[str, object]) -> None:
         """Tell the user why a job failed, with the message (and its parameters) the error carried."""
+        self._last_edit.pop(job["id"], None)
+        self._finalise_status(job["id"])
         outbox = self.outboxes.get(job["platform"] or "")
         if outbox is None:
             return
         text = wording.text(key, lang_of(job["language"]), **params)
         if job["status_message"] and outbox.supports_edit:
-            await self._safe(outbox.edit(job["chat_id"], job["status_message"], text))
+            async with self._status_lock(job["id"]):
+                await self._safe(outbox.edit(job["chat_id"], job["status_message"], text))
         else:
             await self._safe(outbox.send(job["chat_id"], Reply(text)))
 

@@ -23,6 +23,9 @@ class Event:
     fetch_bytes: Callable[[], Awaitable[bytes]] | None = None
     file_size: int | None = None
     reply_to_text: str = ""  # text or caption of the message this one replies to
+    # Whether the platform vouches for the message itself, not only for the request (WeChat plain
+    # mode signs the query string only). Moderator commands are refused without it.
+    authenticated: bool = True
 
 
 @dataclass(frozen=True)

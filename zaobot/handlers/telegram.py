@@ -14,6 +14,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
+from zaobot import wording
 from zaobot.config import Settings
 from zaobot.handlers.core import Conversation, lang_of
 from zaobot.handlers.events import Event, Reply
@@ -188,7 +189,16 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure, and tell the user: an update that failed (a download that broke off, a
+    shutdown mid-way) is acknowledged all the same, so silence would lose it for good."""
     log.error("error while handling an update: %s", type(context.error).__name__, exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    lang = lang_of(update.effective_user.language_code if update.effective_user else None)
+    try:
+        await context.bot.send_message(update.effective_chat.id, wording.text("bot.try_again", lang))
+    except Exception:  # noqa: BLE001 - best effort: the platform itself may be what failed
+        log.warning("could not tell the user that their update failed")
 
 
 def build_application(settings: Settings, core: Conversation) -> Application:

@@ -13,6 +13,8 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +32,14 @@ from zaobot.config import Settings
 from zaobot.handlers.core import Conversation
 from zaobot.handlers.events import DeliveryRefused, Event, Reply
 from zaobot.handlers.webhook_body import body_or_413
+from zaobot.storage.seen import first_sighting
+from zaobot.storage.store import in_thread
 
 log = logging.getLogger(__name__)
 PLATFORM = "wechat"
 REPLY_BUDGET_S = 4.0  # WeChat gives up after 5 s
 MAX_SKEW_S = 300  # older (or future) timestamps are treated as replays
+SEEN_TTL = timedelta(seconds=2 * MAX_SKEW_S)  # how long signatures and MsgIds are remembered
 TOKEN_ERRORS = {40001, 40014, 42001}
 OUTSIDE_WINDOW = 45015  # customer-service messages only within 48 h of the user's last message
 TEXT_BYTES = 2000
@@ -180,23 +185,6 @@ class WeChatOutbox:
         return None
 
 
-class RecentIds:
-    """Message ids seen lately, to drop WeChat's retries of the same message."""
-
-    def __init__(self, ttl: float = 300.0) -> None:
-        self.ttl = ttl
-        self._seen: dict[str, float] = {}
-
-    def first_time(self, key: str) -> bool:
-        now = time.monotonic()
-        if len(self._seen) > 10_000:
-            self._seen = {k: t for k, t in self._seen.items() if now - t < self.ttl}
-        if key in self._seen and now - self._seen[key] < self.ttl:
-            return False
-        self._seen[key] = now
-        return True
-
-
 def to_event(message: Any, api: WeChatAPI, moderators: frozenset[str] = frozenset()) -> Event | None:
     """Translate a parsed WeChat message into the core's Event (None: nothing to do).
 
@@ -251,7 +239,6 @@ class WeChatWebhook:
         self.token = settings.wechat_token.get_secret_value() if settings.wechat_token else ""
         aes = settings.wechat_aes_key.get_secret_value() if settings.wechat_aes_key else ""
         self.crypto = WeChatCrypto(self.token, aes, settings.wechat_app_id) if aes else None
-        self.recent = RecentIds()
         self._background: set[asyncio.Task] = set()
 
     def routes(self) -> list[Route]:
@@ -305,12 +292,22 @@ class WeChatWebhook:
             log.info("wechat: signed request with an unreadable body (%d bytes)", len(body))
             return PlainTextResponse("bad request", status_code=400)
 
+        # A signature is good for one request: the same (timestamp, nonce, signature) again within the
+        # freshness window is a replay, perhaps with a forged body (plain mode signs no body).
+        signature = q.get("signature", "")
+        if not await in_thread(self.core.store, first_sighting, f"wechat-sig:{timestamp}:{nonce}:{signature}",
+                               SEEN_TTL):
+            log.info("wechat: a signature was used twice; ignored")
+            return PlainTextResponse("success")
         # Messages carry a MsgId; events don't, so they are keyed by sender, time and event type.
         key = str(getattr(message, "id", None)
                   or f"{message.source}:{message.create_time}:{message.type}:{getattr(message, 'event', '')}")
-        if not self.recent.first_time(key):
-            return PlainTextResponse("success")  # a retry of a message we already have
-        event = to_event(message, self.api, self.settings.moderators(PLATFORM))
+        if not await in_thread(self.core.store, first_sighting, f"wechat-msg:{key}", SEEN_TTL):
+            return PlainTextResponse("success")  # a retry of a message we already have, even across a restart
+        # In plain mode the body is not authenticated, so nobody gets moderator powers from it.
+        event = to_event(message, self.api, self.settings.moderators(PLATFORM) if aes else frozenset())
+        if event is not None and not aes:
+            event = replace(event, authenticated=False)
         if event is None:
             return PlainTextResponse("success")
 

@@ -49,11 +49,53 @@ def provider_options(providers: list[str], fp16: bool, cache_dir: Path) -> list:
     return out
 
 
+def _batch_of_one(model) -> set[str]:  # type: ignore[no-untyped-def]
+    """Names of the tensors whose leading axis is the batch of one, by shape inference on the
+    fixed-batch model: those the graph's inputs lead with."""
+    from onnx import shape_inference
+
+    try:
+        inferred = shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - no inference, no rewriting
+        return set()
+    out = set()
+    for value in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value") and dims[0].dim_value == 1:
+            out.add(value.name)
+    return out
+
+
+def _free_reshape_batch(model, batched: set[str]) -> int:  # type: ignore[no-untyped-def]
+    """Fixed-batch exports bake the batch of one into Reshape targets, e.g. [1, 3, 1, 1]. Where the
+    reshaped tensor leads with the batch of one (`batched`), that leading 1 becomes 0: "copy this
+    axis from the input", which is then the batch. Returns how many shapes were rewritten."""
+    from onnx import numpy_helper
+
+    shapes = {init.name: init for init in model.graph.initializer}
+    rewritten = 0
+    for node in model.graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2 or node.input[0] not in batched:
+            continue
+        init = shapes.get(node.input[1])
+        if init is None:
+            continue
+        target = numpy_helper.to_array(init)
+        if target.ndim != 1 or len(target) < 2 or target[0] != 1:
+            continue
+        target = target.copy()
+        target[0] = 0
+        init.CopyFrom(numpy_helper.from_array(target.astype(np.int64), init.name))
+        rewritten += 1
+    return rewritten
+
+
 def with_batch_axis(path: Path, cache_dir: Path) -> Path:
     """A copy of the model whose inputs and outputs have a symbolic batch axis (cached beside it)."""
     import onnx
 
     model = onnx.load(str(path))
+    batched = _batch_of_one(model)
     changed = False
     for value in list(model.graph.input) + list(model.graph.output):
         dims = value.type.tensor_type.shape.dim
@@ -63,6 +105,7 @@ def with_batch_axis(path: Path, cache_dir: Path) -> Path:
             changed = True
     if not changed:
         return path
+    _free_reshape_batch(model, batched)
     del model.graph.value_info[:]  # inferred shapes may carry the old fixed batch
     for target in (path.parent, cache_dir):
         copy = target / f"{path.stem}.batch.onnx"
@@ -119,11 +162,34 @@ class OnnxModel:
                                  f"expected [N, {', '.join(map(str, want.shape))}]")
 
     def _dynamic_batch(self) -> bool:
-        return all(not isinstance(i.shape[0], int) for i in self.session.get_inputs())
+        """Whether batches really work: a symbolic batch axis, and a batch of two that gives what two
+        single runs give (a reshape or a broadcast deep inside may still pin the batch to one)."""
+        inputs = self.session.get_inputs()
+        if any(isinstance(i.shape[0], int) for i in inputs):
+            return False
+        rng = np.random.default_rng(0)
+        probe = [rng.normal(size=(2, *[d if isinstance(d, int) else 1 for d in i.shape[1:]])).astype(np.float32)
+                 for i in inputs]
+        try:
+            both = self._run(tuple(probe))
+            one_by_one = np.concatenate([self._run(tuple(p[k:k + 1] for p in probe)) for k in range(2)])
+            same = both.shape == one_by_one.shape and np.allclose(both, one_by_one, rtol=1e-3, atol=1e-4)
+        except Exception:  # noqa: BLE001 - onnxruntime reports a shape clash as any of several types
+            same = False
+        if not same:
+            log.warning("%s: the model gives other results in a batch; running it one at a time", self.name)
+        return same
 
     def run(self, *arrays: np.ndarray) -> np.ndarray:
         """Run on a batch; splits it when the model only takes batches of one."""
-        if self.batch_ok or arrays[0].shape[0] == 1:
+        if self.batch_ok and arrays[0].shape[0] > 1:
+            try:
+                return self._run(arrays)
+            except Exception:  # noqa: BLE001 - never fail a render on batching: go one by one from here
+                log.warning("%s: a batch of %d failed; running the model one at a time", self.name,
+                            arrays[0].shape[0])
+                self.batch_ok = False
+        if arrays[0].shape[0] == 1:
             return self._run(arrays)
         return np.concatenate([self._run(tuple(a[i:i + 1] for a in arrays)) for i in range(arrays[0].shape[0])])
 

@@ -78,8 +78,15 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["audit"].create_index(["user_hash"])
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    # Webhook deliveries seen lately (WeChat MsgIds, signature nonces): kept across restarts so a
+    # retry or a replay after a restart is still recognised. Keys are opaque; rows live minutes.
+    db["seen_requests"].create({"key": str, "seen_at": str}, pk="key", not_null={"seen_at"})
+    db["seen_requests"].create_index(["seen_at"])
+
+
 # Forward migrations, applied in order at start-up. Never edit a released one: append.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
