@@ -25,11 +25,13 @@ class Bot:
                     "ZAOBOT_SECRET_KEY": SECRET, "TELEGRAM_MODERATOR_IDS": str(MODERATOR), "ZAOBOT_ENGINE": "mesh",
                     "PYTHONUNBUFFERED": "1", **env}
         self.proc: subprocess.Popen | None = None
+        self.args: list[str] = []  # extra `zaobot serve` arguments, e.g. ["-v"]
 
     def start(self) -> "Bot":
         since = self.fake.mark()
         with open(self.log, "a") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "zaobot", "serve"], env=self.env, stdout=log,
+            self.proc = subprocess.Popen([sys.executable, "-m", "zaobot", "serve", *self.args], env=self.env,
+                                         stdout=log,
                                          stderr=subprocess.STDOUT)
         self.fake.wait_for(lambda c: c.method == "getUpdates", 60, since)
         return self

@@ -234,6 +234,7 @@ def test_delete_does_not_reset_the_hourly_render_limit(tmp_path):
             storage.add_selfie(store, user["id"], b"selfie")
             asyncio.run(conv.handle(ev("text", text="demo")))
             assert store.db["jobs"].count_where("status = 'queued'") == 1
+            asyncio.run(conv.handle(ev("command", command="delete")))
             asyncio.run(conv.handle(ev("callback", text="delete:yes")))  # purges the job rows, cancels the job
             assert store.db["jobs"].count == 0
         asyncio.run(conv.handle(ev("callback", text="consent:yes")))
@@ -316,3 +317,21 @@ def test_a_late_progress_edit_never_overwrites_the_final_status(core):
     edits = [r.text for _, r in outbox.sent]
     assert edits and edits[-1] == wording.text("job.failed", "en")
     assert not any("%" in e for e in edits[1:])
+
+
+def test_a_confirmation_without_an_open_delete_prompt_asks_first(core):
+    """WeChat users type 确认删除; typed out of the blue it must not erase anything."""
+    asyncio.run(core.handle(ev("callback", text="consent:yes")))
+    replies = asyncio.run(core.handle(ev("callback", text="delete:yes")))
+    assert replies[0].text == wording.text("delete.ask", "en")
+    assert storage.find_user(core.store, "test", "u1") is not None  # nothing deleted
+    receipt = asyncio.run(core.handle(ev("callback", text="delete:yes")))  # now it answers the open prompt
+    assert "deleted" in receipt[0].text and storage.find_user(core.store, "test", "u1") is None
+
+
+def test_an_unknown_keyword_is_not_echoed_in_full(core, demo_selfie_bytes):
+    asyncio.run(core.handle(ev("callback", text="consent:yes")))
+    user = storage.find_user(core.store, "test", "u1")
+    storage.add_selfie(core.store, user["id"], demo_selfie_bytes)
+    replies = asyncio.run(core.handle(ev("text", text="x" * 200_000)))
+    assert len(replies) == 1 and len(replies[0].text) < 300 and "x" * 40 + "…" in replies[0].text

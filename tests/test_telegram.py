@@ -458,3 +458,20 @@ def test_an_update_whose_handling_fails_gets_an_apology_not_silence(bot, fake, d
     fake.wait_text(user, "your last message was not handled", 30, since)
     assert bot.rows("SELECT * FROM jobs j JOIN users u ON u.id = j.user_id WHERE u.platform_user_id = ?",
                     str(user)) == []
+
+
+def test_verbose_logging_never_writes_the_bot_token(tmp_path):
+    fake = FakeTelegram().start()
+    verbose = Bot(fake, tmp_path / "data", tmp_path / "serve.log")
+    verbose.args = ["-v"]
+    try:
+        verbose.start()
+        since = fake.mark()
+        fake.send_text(211, "/help")
+        fake.wait_text(211, "selfie", 30, since)
+    finally:
+        verbose.stop()
+        fake.stop()
+    log = (tmp_path / "serve.log").read_text()
+    assert "DEBUG" in log and "[redacted]" in log  # debug logging on, and something was scrubbed
+    assert TOKEN not in log and TOKEN.split(":")[1] not in log

@@ -390,3 +390,24 @@ def test_a_retried_msgid_is_recognised_after_a_restart(fake, tmp_path, demo_self
         assert len(b.rows("SELECT * FROM jobs")) == 1
     finally:
         b.stop()
+
+
+def test_picurl_fallback_fetches_only_wechat_hosts_and_caps_the_size(bot, client, fake, demo_selfie_bytes):
+    from zaobot.handlers.wechat import picture_url_allowed
+
+    api = "https://api.weixin.qq.com"
+    assert picture_url_allowed("http://mmbiz.qpic.cn/mmbiz_jpg/abc/0", api)
+    assert not picture_url_allowed("http://169.254.169.254/latest/meta-data", api)
+    assert not picture_url_allowed("http://qpic.cn.evil.example/x.jpg", api)
+    assert not picture_url_allowed("file:///etc/passwd", api)
+
+    user = openid(97)
+    consent(client, user)
+    # An unknown media_id makes media/get fail (40007), so the PicUrl fallback is what is tried.
+    elsewhere = client.reply_text(client.image(user, "MISSING-1", pic_url="http://127.0.0.2:9/pic.jpg"))
+    assert "请重新发送" in elsewhere  # not fetched from a stranger's host: the user is asked to resend
+    big = fake.add_media(b"\xff\xd8\xff" + b"0" * (21 * 1024 * 1024))
+    too_big = client.reply_text(client.image(user, "MISSING-2", pic_url=f"{fake.base_url}/pic/{big}"))
+    assert "过大" in too_big
+    assert bot.rows("SELECT s.* FROM selfies s JOIN users u ON u.id = s.user_id WHERE u.platform_user_id = ?",
+                    user) == []

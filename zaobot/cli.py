@@ -179,6 +179,11 @@ def serve(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     setup_logging(verbose)
     settings = get_settings()
     from zaobot.app import wechat_enabled
+    from zaobot.redact import install
+
+    install(secret.get_secret_value() for secret in (
+        settings.telegram_bot_token, settings.telegram_webhook_secret, settings.wechat_app_secret,
+        settings.wechat_token, settings.wechat_aes_key, settings.secret_key) if secret is not None)
 
     if settings.telegram_bot_token is None and not wechat_enabled(settings):
         raise _fail("nothing to serve: set TELEGRAM_BOT_TOKEN and/or WECHAT_APP_ID + WECHAT_TOKEN (see .env.example)")

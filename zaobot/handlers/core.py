@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 USER_COMMANDS = {"start", "help", "privacy", "delete", "mydata", "report", "consent", "scenes"}
 JOB_ID = re.compile(r"\b[0-9a-f]{32}\b")
 DELIVERY_ATTEMPTS = 5
+DELETE_CONFIRM_S = 600.0  # a /delete prompt stays open this long
 
 
 def lang_of(code: str | None) -> wording.Lang:
@@ -45,6 +46,7 @@ class Conversation:
         self.checker = checker or SelfieChecker(settings)
         self.outboxes: dict[str, Outbox] = {}
         self._last_edit: dict[str, float] = {}
+        self._delete_asked: dict[tuple[str, str], float] = {}  # when each user was last asked to confirm /delete
         # Jobs whose status message shows its final word ("sent", "failed"): a progress edit that
         # arrives late (they come from another thread) must not turn it back into "Rendering 100%".
         self._final_status: dict[str, None] = {}
@@ -90,7 +92,7 @@ class Conversation:
         if event.kind == "command" and event.command == "privacy":
             return [Reply(self._privacy(lang))]
         if event.kind == "command" and event.command == "delete":
-            return [Reply(t("delete.ask"), [[Button(t("delete.yes"), "delete:yes"), Button(t("delete.no"), "delete:no")]])]
+            return [self._ask_delete(event, lang)]
         if event.kind == "callback" and event.text.startswith("delete:"):
             return await self._delete(event, lang)
         if event.kind == "command" and event.command == "mydata":
@@ -181,8 +183,8 @@ class Conversation:
         if (refusal := self._gate_new_job(event, user, lang)) is not None:
             return [refusal]
         assert event.fetch_bytes is not None
-        data = await event.fetch_bytes()
         try:
+            data = await event.fetch_bytes()  # may itself refuse (too large, a host we don't fetch from)
             clean = await self.checker.check(data)
         except SelfieError as err:
             return [Reply(err.message(lang))]  # the bad selfie is dropped, never stored
@@ -310,9 +312,22 @@ class Conversation:
 
     # ---------------------------------------------------------------- /delete
 
+    def _ask_delete(self, event: Event, lang: wording.Lang) -> Reply:
+        now = time.monotonic()
+        if len(self._delete_asked) > 10_000:
+            self._delete_asked = {k: at for k, at in self._delete_asked.items() if now - at <= DELETE_CONFIRM_S}
+        self._delete_asked[(event.platform, event.user_id)] = now
+        t = lambda key: wording.text(key, lang)  # noqa: E731
+        return Reply(t("delete.ask"), [[Button(t("delete.yes"), "delete:yes"), Button(t("delete.no"), "delete:no")]])
+
     async def _delete(self, event: Event, lang: wording.Lang) -> list[Reply]:
+        asked = self._delete_asked.pop((event.platform, event.user_id), None)
         if event.text != "delete:yes":
             return [Reply(wording.text("delete.kept", lang))]
+        if asked is None or time.monotonic() - asked > DELETE_CONFIRM_S:
+            # A confirmation with no open question (typed 确认删除 out of the blue, or a button from
+            # a prompt long gone): ask first, never erase on a stray word.
+            return [self._ask_delete(event, lang)]
         receipt = await in_thread(self.store, storage.purge_user, event.platform, event.user_id)
         return [Reply(receipt.text(lang))]
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from starlette.requests import Request
@@ -28,10 +29,13 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
+from zaobot import wording
 from zaobot.config import Settings
+from zaobot.errors import ImageTooLarge
 from zaobot.handlers.core import Conversation
 from zaobot.handlers.events import DeliveryRefused, Event, Reply
 from zaobot.handlers.webhook_body import body_or_413
+from zaobot.media.images import size_over_limit
 from zaobot.storage.seen import first_sighting
 from zaobot.storage.store import in_thread
 
@@ -43,6 +47,7 @@ SEEN_TTL = timedelta(seconds=2 * MAX_SKEW_S)  # how long signatures and MsgIds a
 TOKEN_ERRORS = {40001, 40014, 42001}
 OUTSIDE_WINDOW = 45015  # customer-service messages only within 48 h of the user's last message
 TEXT_BYTES = 2000
+PICTURE_HOSTS = (".qpic.cn", ".qlogo.cn", ".weixin.qq.com", ".wx.qq.com")  # WeChat's image CDN
 
 # What users type, for what the Telegram adapter gets from buttons and commands.
 _CALLBACKS = {"同意": "consent:yes", "agree": "consent:yes", "拒绝": "consent:no", "decline": "consent:no",
@@ -185,7 +190,35 @@ class WeChatOutbox:
         return None
 
 
-def to_event(message: Any, api: WeChatAPI, moderators: frozenset[str] = frozenset()) -> Event | None:
+def picture_url_allowed(url: str, api_base_url: str) -> bool:
+    """Only WeChat's own image hosts (or the API server the operator configured) are fetched from:
+    a message's PicUrl is whatever the sender's request says, and must not make us fetch anything."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    if parts.netloc == urlsplit(api_base_url).netloc:
+        return True
+    return any(parts.hostname == h.lstrip(".") or parts.hostname.endswith(h) for h in PICTURE_HOSTS)
+
+
+async def fetch_picture(client: httpx.AsyncClient, url: str, limit: int) -> bytes:
+    """The picture at `url`, read no further than `limit` bytes (ImageTooLarge past it)."""
+    async with client.stream("GET", url) as response:
+        response.raise_for_status()
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ImageTooLarge(detail=size_over_limit(int(declared), limit))
+        chunks, total = [], 0
+        async for chunk in response.aiter_bytes():
+            total += len(chunk)
+            if total > limit:
+                raise ImageTooLarge(detail=size_over_limit(total, limit))
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def to_event(message: Any, api: WeChatAPI, moderators: frozenset[str] = frozenset(),
+             max_bytes: int = 20 * 1024 * 1024) -> Event | None:
     """Translate a parsed WeChat message into the core's Event (None: nothing to do).
 
     WeChat videos carry no caption, so a video from a moderator means /verify."""
@@ -203,11 +236,9 @@ def to_event(message: Any, api: WeChatAPI, moderators: frozenset[str] = frozense
             try:
                 return await api.get_media(media_id)
             except (WeChatAPIError, httpx.HTTPError):
-                if not pic_url:
+                if not pic_url or not picture_url_allowed(pic_url, str(api.client.base_url)):
                     raise
-                r = await api.client.get(pic_url)
-                r.raise_for_status()
-                return r.content
+                return await fetch_picture(api.client, pic_url, max_bytes)
 
         return Event(kind="photo", fetch_bytes=fetch, **base)
     if message.type in ("video", "shortvideo") and message.source in moderators:
@@ -305,7 +336,8 @@ class WeChatWebhook:
         if not await in_thread(self.core.store, first_sighting, f"wechat-msg:{key}", SEEN_TTL):
             return PlainTextResponse("success")  # a retry of a message we already have, even across a restart
         # In plain mode the body is not authenticated, so nobody gets moderator powers from it.
-        event = to_event(message, self.api, self.settings.moderators(PLATFORM) if aes else frozenset())
+        event = to_event(message, self.api, self.settings.moderators(PLATFORM) if aes else frozenset(),
+                         self.settings.max_upload_bytes)
         if event is not None and not aes:
             event = replace(event, authenticated=False)
         if event is None:
@@ -318,9 +350,9 @@ class WeChatWebhook:
             return PlainTextResponse("success")
         try:
             replies = task.result()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - the message is not lost in silence: the user is told
             log.exception("wechat event failed")
-            return PlainTextResponse("success")
+            replies = [Reply(wording.text("bot.try_again", "zh"))]
         if event.kind == "callback" and event.text == "consent:revoke" and message.type == "event":
             return PlainTextResponse("success")  # unsubscribed: nobody to answer
         first = next((r for r in replies if r.video is None), None)
@@ -339,7 +371,11 @@ class WeChatWebhook:
 
     def _later(self, task: asyncio.Task, event: Event) -> None:
         async def deliver() -> None:
-            replies = await task
+            try:
+                replies = await task
+            except Exception:  # noqa: BLE001 - as in receive: tell the user, don't go silent
+                log.exception("wechat event failed")
+                replies = [Reply(wording.text("bot.try_again", "zh"))]
             await self._send_all(event.chat_id, replies)
 
         self._spawn(deliver())

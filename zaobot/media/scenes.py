@@ -58,6 +58,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+ECHO_MAX = 40  # characters of an unknown keyword quoted back to the user
+
+
 @dataclass(frozen=True)
 class SceneAnalysis:
     """Per-frame landmarks of the face to replace (smoothed), and where it is absent.
@@ -185,7 +188,10 @@ class SceneLibrary:
         for scene in scenes:
             if wanted in scene.keywords:
                 return scene
-        raise UnknownScene(keyword=keyword.strip(), choices=", ".join(s.keyword for s in scenes) or "-")
+        shown = keyword.strip()
+        if len(shown) > ECHO_MAX:  # a pasted essay is not echoed back (4096+ chars can't even be sent)
+            shown = shown[:ECHO_MAX] + "…"
+        raise UnknownScene(keyword=shown, choices=", ".join(s.keyword for s in scenes) or "-")
 
 
 # ---------------------------------------------------------------- analysis
