@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.proctree import process_tree  # noqa: E402
 from tests.fake_telegram import FakeTelegram  # noqa: E402
 from tests.telegram_harness import Bot  # noqa: E402
 from zaobot.config import BUNDLED_ASSETS_DIR  # noqa: E402
@@ -41,24 +42,8 @@ def _tree_cpu_seconds(root: int) -> float:
 
     Unlike wall time, this hardly moves when other programs compete for the CPUs, so it shows
     whether the first clip costs more work even on a busy machine."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(stat.parent.name)
-        parents[pid] = int(fields[1])
-        times[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-        tree.update(children)
-        frontier.extend(children)
-    return sum(times.get(pid, 0.0) for pid in tree)
+    return sum((int(f[11]) + int(f[12])) / tick for f in process_tree(root).values())  # utime + stime
 
 
 def _render_seconds(bot: Bot, job_id: str) -> float:

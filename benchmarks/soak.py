@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.proctree import process_tree  # noqa: E402
 from tests.fake_telegram import FakeTelegram  # noqa: E402
 from tests.telegram_harness import Bot  # noqa: E402
 from zaobot.config import BUNDLED_ASSETS_DIR  # noqa: E402
@@ -42,23 +43,14 @@ ANSWERS = ("sendMessage", "sendVideo", "editMessageText", "sendDocument")
 
 def tree_rss_mb(root: int) -> float:
     """Resident memory of `root` and its descendants, MB, from /proc."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
+    total = 0
+    for pid in process_tree(root):
         try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-        except OSError:
+            total += int(next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                              if line.startswith("VmRSS:")).split()[1])
+        except (OSError, StopIteration):
             continue
-        pid = int(status.parent.name)
-        parents[pid] = int(fields.get("PPid", "0").strip() or 0)
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0] or 0)
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
-        tree.update(children)
-        frontier.extend(children)
-    return sum(rss.get(pid, 0) for pid in tree) / 1024
+    return total / 1024
 
 
 class Sampler(threading.Thread):

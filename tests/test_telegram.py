@@ -36,6 +36,23 @@ def bot(fake, tmp_path_factory):
     assert TOKEN not in (root / "serve.log").read_text(), "the bot token leaked into the logs"
 
 
+@pytest.fixture()
+def lone_fake():
+    """A Bot API server of its own, for a test that runs (and kills) its own bot: the module's bot
+    polls the module's server and would take the test's updates."""
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+def wait_held(fake: FakeTelegram, timeout: float) -> list:
+    """The calls the fake holds unanswered, once there is one (or after `timeout`)."""
+    deadline = time.time() + timeout
+    while not fake.held and time.time() < deadline:
+        time.sleep(0.05)
+    return fake.held
+
+
 def video_of(call) -> bytes:
     return call.files["video"]
 
@@ -318,8 +335,8 @@ def test_429_and_502_do_not_lose_the_clip(bot, fake, demo_selfie_bytes, tmp_path
     assert probe_bytes(tmp_path, video_of(video)).frames == 125
 
 
-def test_restart_with_a_queued_job(tmp_path, demo_selfie_bytes):
-    fake = FakeTelegram().start()  # its own server: the module's bot must not take these updates
+def test_restart_with_a_queued_job(lone_fake, tmp_path, demo_selfie_bytes):
+    fake = lone_fake
     b = Bot(fake, tmp_path / "data", tmp_path / "serve.log").start()
     user = 181
     try:
@@ -347,28 +364,29 @@ def test_restart_with_a_queued_job(tmp_path, demo_selfie_bytes):
         assert b.rows("SELECT status FROM jobs WHERE id = ?", interrupted["id"])[0]["status"] == "failed"
     finally:
         b.stop()
-        fake.stop()
 
 
 def test_a_press_is_acted_on_even_when_its_acknowledgement_fails(bot, fake):
     """answerCallbackQuery failing (an expired query, a network blip) must not drop a consent or delete press."""
-    user = 171
+    user = 172
     since = fake.mark()
     fake.fail_next("answerCallbackQuery", 400)
     fake.press(user, "consent:yes")
     fake.wait_text(user, "Now send me a selfie", 20, since)
     assert bot.rows("SELECT * FROM users WHERE platform_user_id = ?", str(user))
     since = fake.mark()
+    fake.send_text(user, "/delete")
+    fake.wait_text(user, "Are you sure", 20, since)
     fake.fail_next("answerCallbackQuery", 500)
     fake.press(user, "delete:yes")
     fake.wait_text(user, "Everything about you is deleted", 30, since)
     assert bot.rows("SELECT * FROM users WHERE platform_user_id = ?", str(user)) == []
 
 
-def test_kill_9_while_the_clip_uploads_still_delivers_exactly_one_clip(tmp_path, demo_selfie_bytes):
+def test_kill_9_while_the_clip_uploads_still_delivers_exactly_one_clip(lone_fake, tmp_path, demo_selfie_bytes):
     """The clip is rendered and stored; the process dies in the middle of sendVideo. After a restart
     the job is still 'rendered' and its clip goes out once."""
-    fake = FakeTelegram().start()  # its own server: the module's bot must not take these updates
+    fake = lone_fake
     own = Bot(fake, tmp_path / "data", tmp_path / "serve.log").start()
     user = 181
     try:
@@ -376,10 +394,8 @@ def test_kill_9_while_the_clip_uploads_still_delivers_exactly_one_clip(tmp_path,
         fake.hold_next("sendVideo")
         since = fake.mark()
         fake.send_photo(user, demo_selfie_bytes, caption="demo")
-        deadline = time.time() + 120
-        while not fake.held and time.time() < deadline:
-            time.sleep(0.1)
-        assert fake.held and fake.held[0].method == "sendVideo"
+        held = wait_held(fake, 120)
+        assert held and held[0].method == "sendVideo"
         [job] = own.rows("SELECT * FROM jobs")
         assert job["status"] == "rendered" and job["output_file"]
         own.proc.kill()  # kill -9 in the middle of the upload
@@ -409,15 +425,15 @@ def test_kill_9_while_the_clip_uploads_still_delivers_exactly_one_clip(tmp_path,
     finally:
         if own.proc.poll() is None:
             own.stop()
-        fake.stop()
 
 
-def test_sigterm_while_a_selfie_is_handled_finishes_it_or_leaves_it_unacknowledged(tmp_path, demo_selfie_bytes):
+def test_sigterm_while_a_selfie_is_handled_finishes_it_or_leaves_it_unacknowledged(lone_fake, tmp_path,
+                                                                                    demo_selfie_bytes):
     """SIGTERM arrives while a selfie's file is being downloaded: the user gets the answer, either from
     this process before it exits or from the next one, never nothing."""
     import signal
 
-    fake = FakeTelegram().start()
+    fake = lone_fake
     own = Bot(fake, tmp_path / "data", tmp_path / "serve.log").start()
     user = 191
     try:
@@ -425,10 +441,8 @@ def test_sigterm_while_a_selfie_is_handled_finishes_it_or_leaves_it_unacknowledg
         fake.hold_next("getFile")
         since = fake.mark()
         fake.send_photo(user, demo_selfie_bytes)  # no caption: the answer is the scene buttons
-        deadline = time.time() + 30
-        while not fake.held and time.time() < deadline:
-            time.sleep(0.05)
-        assert fake.held and fake.held[0].method == "getFile"
+        held = wait_held(fake, 30)
+        assert held and held[0].method == "getFile"
         own.proc.send_signal(signal.SIGTERM)
         time.sleep(1.0)
         fake.release_held()  # that download fails (503); PTB's retry or the next process must cope
@@ -446,7 +460,6 @@ def test_sigterm_while_a_selfie_is_handled_finishes_it_or_leaves_it_unacknowledg
     finally:
         if own.proc.poll() is None:
             own.proc.kill()
-        fake.stop()
 
 
 def test_an_update_whose_handling_fails_gets_an_apology_not_silence(bot, fake, demo_selfie_bytes):
@@ -460,8 +473,8 @@ def test_an_update_whose_handling_fails_gets_an_apology_not_silence(bot, fake, d
                     str(user)) == []
 
 
-def test_verbose_logging_never_writes_the_bot_token(tmp_path):
-    fake = FakeTelegram().start()
+def test_verbose_logging_never_writes_the_bot_token(lone_fake, tmp_path):
+    fake = lone_fake
     verbose = Bot(fake, tmp_path / "data", tmp_path / "serve.log")
     verbose.args = ["-v"]
     try:
@@ -471,7 +484,6 @@ def test_verbose_logging_never_writes_the_bot_token(tmp_path):
         fake.wait_text(211, "selfie", 30, since)
     finally:
         verbose.stop()
-        fake.stop()
     log = (tmp_path / "serve.log").read_text()
     assert "DEBUG" in log and "[redacted]" in log  # debug logging on, and something was scrubbed
     assert TOKEN not in log and TOKEN.split(":")[1] not in log

@@ -50,3 +50,26 @@ def test_serve_refuses_a_webhook_without_a_secret(tmp_path):
                           timeout=120, cwd=tmp_path)
     assert done.returncode == 2
     assert "TELEGRAM_WEBHOOK_SECRET" in done.stderr and "123:abc" not in done.stderr + done.stdout
+
+
+def test_serve_refuses_a_damaged_database_with_a_clear_message(tmp_path):
+    from zaobot import storage
+    from tests.storage_helpers import SECRET as STORE_SECRET
+    from tests.storage_helpers import make_settings
+
+    st = storage.open_store(make_settings(tmp_path / "data"))
+    for i in range(300):  # enough rows for several pages
+        storage.audit(st, "render", job_id=f"{i:032x}", detail={"pad": "x" * 200})
+    st.close()
+    db = tmp_path / "data" / "zaobot.sqlite3"
+    raw = bytearray(db.read_bytes())
+    last = len(raw) // 4096 - 3  # a page of the audit table, well past the file header
+    for offset in range(last * 4096 + 100, last * 4096 + 900):  # scribble over it
+        raw[offset] = 0xA5
+    db.write_bytes(bytes(raw))
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": "123:abc", "ZAOBOT_DATA_DIR": str(tmp_path / "data"),
+           "ZAOBOT_SECRET_KEY": STORE_SECRET}
+    done = subprocess.run([sys.executable, "-m", "zaobot", "serve"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "is damaged" in done.stderr and "backup" in done.stderr

@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import signal
+import sqlite3
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from zaobot.handlers.webhook_body import body_or_413
 from zaobot.jobs import JobRunner
 from zaobot.media.scenes import SceneLibrary
 from zaobot.models.factory import create_engine
+from zaobot.storage.db import DatabaseDamaged, check_integrity
 from zaobot.storage.store import in_thread
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,11 @@ def wechat_enabled(settings: Settings) -> bool:
 
 
 async def serve(settings: Settings) -> None:
-    store = storage.open_store(settings, require_secret=True)  # also resumes interrupted purges
+    try:
+        store = storage.open_store(settings, require_secret=True)  # also resumes interrupted purges
+        check_integrity(store.db)  # a damaged file would fail every update, silently to the users
+    except sqlite3.DatabaseError as err:
+        raise DatabaseDamaged(str(err)) from None
     engine = create_engine(settings)  # says which engine at start-up; workers build their own
     engine.close()
     library = SceneLibrary(settings.scene_dirs)

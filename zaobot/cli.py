@@ -192,10 +192,15 @@ def serve(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
         # better to stop here than to serve a bot that silently answers nobody.
         raise _fail("TELEGRAM_WEBHOOK_URL is set but TELEGRAM_WEBHOOK_SECRET is not: set a random secret "
                     "(for example `openssl rand -hex 32`), or unset TELEGRAM_WEBHOOK_URL to use long polling")
+    from zaobot.storage.db import DB_NAME, DatabaseDamaged
+
     try:
         asyncio.run(run_serve(settings))
     except SecretKeyError as err:
         raise _fail(str(err)) from None
+    except DatabaseDamaged as err:
+        raise _fail(f"the database {settings.data_dir / DB_NAME} is damaged ({err}). Restore it from a backup, "
+                    "or move it aside to start with an empty one; not serving on it.") from None
 
 
 @app.command()

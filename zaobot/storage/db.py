@@ -150,6 +150,20 @@ def connect(data_dir: Path) -> sqlite_utils.Database:
     return db
 
 
+class DatabaseDamaged(RuntimeError):
+    """The SQLite file is corrupt: serving on it would fail every update, silently to the users."""
+
+
+def check_integrity(db: sqlite_utils.Database) -> None:
+    """`PRAGMA quick_check` (every page and index, in a few ms for a small file); DatabaseDamaged if not ok."""
+    try:
+        rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+    except sqlite3.DatabaseError as err:
+        raise DatabaseDamaged(str(err)) from None
+    if rows != ["ok"]:
+        raise DatabaseDamaged("; ".join(rows[:3]))
+
+
 def checkpoint(db: sqlite_utils.Database) -> None:
     """Fold the WAL into the main file and truncate it, so deleted pages leave no copy behind."""
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
