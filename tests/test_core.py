@@ -335,3 +335,19 @@ def test_an_unknown_keyword_is_not_echoed_in_full(core, demo_selfie_bytes):
     storage.add_selfie(core.store, user["id"], demo_selfie_bytes)
     replies = asyncio.run(core.handle(ev("text", text="x" * 200_000)))
     assert len(replies) == 1 and len(replies[0].text) < 300 and "x" * 40 + "…" in replies[0].text
+
+
+def test_a_full_disk_gets_an_answer_not_silence(core, monkeypatch):
+    """What SQLite raises when the disk is full, raised where Agree writes the consent."""
+    import sqlite3
+
+    def disk_full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(storage, "grant_consent", disk_full)
+    replies = asyncio.run(core.handle(ev("callback", text="consent:yes")))
+    assert replies and replies[0].text == wording.text("bot.try_again", "en")
+    assert storage.current_consent(core.store, "test", "u1") is None
+    monkeypatch.undo()  # space again: the same press now works
+    replies = asyncio.run(core.handle(ev("callback", text="consent:yes")))
+    assert "Now send me a selfie" in replies[0].text

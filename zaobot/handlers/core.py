@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 import time
 import weakref
 from datetime import timedelta
@@ -67,7 +68,12 @@ class Conversation:
         """Handle one event. A user's events are handled one at a time, in arrival order,
         while different users proceed concurrently."""
         async with self._lock((event.platform, event.user_id)):
-            return await self._handle(event)
+            try:
+                return await self._handle(event)
+            except (sqlite3.OperationalError, OSError) as err:  # a full disk, a database locked too long
+                log.error("could not handle a %s event: %s: %s", event.kind, type(err).__name__, err)
+                lang = event.language if event.language in ("en", "zh") else "en"
+                return [Reply(wording.text("bot.try_again", lang))]
 
     def _lock(self, key: tuple[str, str]) -> asyncio.Lock:
         """The lock for `key`, alive while someone holds or waits for it."""
