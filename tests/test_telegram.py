@@ -204,7 +204,7 @@ def test_privacy_help_mydata_and_delete(bot, fake, demo_selfie_bytes):
     assert bot.rows("SELECT * FROM jobs WHERE id = ?", job_id) == []
     assert not any((bot.data_dir / "media" / f).exists() for f in files)
     with bot.db() as conn:
-        for table in ("users", "consents", "selfies", "jobs", "reports"):
+        for table in ("users", "consents", "selfies", "jobs", "reports", "inbox"):
             for row in conn.execute(f"SELECT * FROM {table}"):
                 assert str(user) not in [str(v) for v in tuple(row)]
 
@@ -487,3 +487,27 @@ def test_verbose_logging_never_writes_the_bot_token(lone_fake, tmp_path):
     log = (tmp_path / "serve.log").read_text()
     assert "DEBUG" in log and "[redacted]" in log  # debug logging on, and something was scrubbed
     assert TOKEN not in log and TOKEN.split(":")[1] not in log
+
+
+def test_kill_9_while_a_selfie_is_handled_answers_it_after_the_restart(lone_fake, tmp_path, demo_selfie_bytes):
+    """Telegram counts the update as delivered at the next poll; the bot holds it until it has
+    answered, so a kill -9 in mid-handling is answered by the next process."""
+    fake = lone_fake
+    own = Bot(fake, tmp_path / "data", tmp_path / "serve.log").start()
+    user = 221
+    try:
+        own.consent(user)
+        fake.hold_next("getFile")
+        since = fake.mark()
+        fake.send_photo(user, demo_selfie_bytes)
+        assert wait_held(fake, 30) and fake.held[0].method == "getFile"
+        time.sleep(2.5)  # the next polls have acknowledged the update to Telegram by now
+        own.proc.kill()
+        own.proc.wait(10)
+        fake.release_held()
+        assert not any(c.method == "sendMessage" and str(c.params["chat_id"]) == str(user) for c in fake.calls[since:])
+        own.start()
+        fake.wait_text(user, "Got your selfie", 60, since)
+        assert own.rows("SELECT COUNT(*) AS n FROM inbox")[0]["n"] == 0  # answered, so no longer held
+    finally:
+        own.stop()

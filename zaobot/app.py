@@ -97,7 +97,7 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     if settings.telegram_bot_token is not None:
-        from zaobot.handlers.telegram import build_application, set_commands
+        from zaobot.handlers.telegram import build_application, replay_held_updates, set_commands
 
         telegram_app = build_application(settings, core)
     wechat_routes: list[Route] = []
@@ -121,6 +121,7 @@ async def serve(settings: Settings) -> None:
                 await telegram_app.updater.start_polling(poll_interval=0.0, timeout=10,  # type: ignore[union-attr]
                                                          drop_pending_updates=False)
             log.info("telegram: %s", "webhook" if settings.telegram_webhook_url else "long polling")
+            await replay_held_updates(telegram_app, store)
         if settings.telegram_webhook_url or wechat_routes:
             import uvicorn
 

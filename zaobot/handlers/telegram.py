@@ -6,6 +6,7 @@ It never touches storage or the models; the conversation core does.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Awaitable, Callable, TypeVar
 
@@ -18,6 +19,7 @@ from zaobot import wording
 from zaobot.config import Settings
 from zaobot.handlers.core import Conversation, lang_of
 from zaobot.handlers.events import Event, Reply
+from zaobot.storage import Store, inbox
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"
@@ -101,11 +103,29 @@ def _core(context: ContextTypes.DEFAULT_TYPE) -> Conversation:
 
 
 async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event) -> None:
+    """Handle the event and send its replies, holding the update in the inbox until they are out."""
     core = _core(context)
-    replies = await core.handle(event)
-    outbox = core.outboxes[PLATFORM]
-    for reply in replies:
-        await outbox.send(event.chat_id, reply)
+    key = f"{PLATFORM}:{update.update_id}"
+    inbox.hold(core.store, key, PLATFORM, core.store.user_hash(PLATFORM, event.user_id), update.to_json())
+    try:
+        replies = await core.handle(event)
+        outbox = core.outboxes[PLATFORM]
+        for reply in replies:
+            await outbox.send(event.chat_id, reply)
+    finally:
+        inbox.release(core.store, key)  # answered, or failed and apologised for by on_error
+
+
+async def replay_held_updates(app: Application, store: Store) -> int:
+    """Queue again the updates a crash left unanswered (see `storage.inbox`); returns how many."""
+    held = inbox.held(store, PLATFORM)
+    for row in held:
+        update = Update.de_json(json.loads(row["payload"]), app.bot)
+        if update is not None:
+            await app.update_queue.put(update)
+    if held:
+        log.info("telegram: %d update(s) left unanswered by the last run are handled again", len(held))
+    return len(held)
 
 
 def _base(update: Update) -> dict:

@@ -85,8 +85,17 @@ def _v2(db: sqlite_utils.Database) -> None:
     db["seen_requests"].create_index(["seen_at"])
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    # Updates being handled: a platform considers an update delivered once fetched, so a crash in
+    # mid-handling would lose it. Each is held here until answered and replayed at start-up. The
+    # payload names the user, so rows go with the user's /delete (by hash) and after an hour.
+    db["inbox"].create({"key": str, "platform": str, "user_hash": str, "payload": str, "received_at": str},
+                       pk="key", not_null={"platform", "payload", "received_at"})
+    db["inbox"].create_index(["user_hash"])
+
+
 # Forward migrations, applied in order at start-up. Never edit a released one: append.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Callable
 
 from zaobot import wording
@@ -67,7 +68,7 @@ def _user_files(store: Store, user_id: int) -> list[str]:
     return selfies + outputs
 
 
-def _scratch_files(store: Store, user_id: int | None) -> list:
+def _scratch_files(store: Store, user_id: int | None) -> list[Path]:
     """Plaintext temp files of the user's jobs (a render in progress, a clip being uploaded)."""
     if user_id is None:
         return []
@@ -128,7 +129,7 @@ def _finish(store: Store, row: dict, checkpoint: Checkpoint,
     checkpoint("files")
 
     late_files: list[str] = []
-    late_scratch: list = []
+    late_scratch: list[Path] = []
     with transaction(store.db):
         if uid is not None:
             late_files = _user_files(store, uid)  # anything written after planning
@@ -138,6 +139,7 @@ def _finish(store: Store, row: dict, checkpoint: Checkpoint,
             store.db.execute("DELETE FROM selfies WHERE user_id = ?", [uid])
             store.db.execute("DELETE FROM jobs WHERE user_id = ?", [uid])
             store.db.execute("DELETE FROM users WHERE id = ?", [uid])
+        store.db.execute("DELETE FROM inbox WHERE user_hash = ?", [row["user_hash"]])  # held updates name the user
         if row.get("scrub"):
             for table, column in FREE_TEXT:
                 store.db.execute(f"UPDATE {table} SET {column} = REPLACE({column}, ?, ?) WHERE instr({column}, ?) > 0",

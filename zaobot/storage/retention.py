@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from zaobot.storage.db import checkpoint as wal_checkpoint
 from zaobot.storage.db import transaction
+from zaobot.storage.inbox import INBOX_MAX_AGE
 from zaobot.storage.scratch import SCRATCH_MAX_AGE_S
 from zaobot.storage.store import Store, iso, utcnow
 
@@ -57,6 +58,7 @@ def sweep(store: Store, *, now: datetime | None = None) -> SweepResult:
     audit_cutoff = iso(moment - timedelta(days=store.settings.audit_retention_days))
     with transaction(store.db):
         result.audit = store.db.execute("DELETE FROM audit WHERE at <= ?", [audit_cutoff]).rowcount
+        store.db.execute("DELETE FROM inbox WHERE received_at <= ?", [iso(moment - INBOX_MAX_AGE)])
         result.tombstones = store.db.execute(
             "DELETE FROM deletions WHERE status = 'done' AND completed_at <= ?", [audit_cutoff]).rowcount
 
