@@ -45,12 +45,19 @@ def lone_fake():
     server.stop()
 
 
-def wait_held(fake: FakeTelegram, timeout: float) -> list:
-    """The calls the fake holds unanswered, once there is one (or after `timeout`)."""
+def selfie_stuck_at(fake: FakeTelegram, bot: Bot, user: int, method: str, selfie: bytes, caption: str | None,
+                    timeout: float) -> int:
+    """A consenting user sends a selfie, and the bot's first `method` call hangs unanswered.
+    Returns the fake's call mark from just before the selfie."""
+    bot.consent(user)
+    fake.hold_next(method)
+    since = fake.mark()
+    fake.send_photo(user, selfie, caption=caption)
     deadline = time.time() + timeout
     while not fake.held and time.time() < deadline:
         time.sleep(0.05)
-    return fake.held
+    assert fake.held and fake.held[0].method == method
+    return since
 
 
 def video_of(call) -> bytes:
@@ -390,12 +397,7 @@ def test_kill_9_while_the_clip_uploads_still_delivers_exactly_one_clip(lone_fake
     own = Bot(fake, tmp_path / "data", tmp_path / "serve.log").start()
     user = 181
     try:
-        own.consent(user)
-        fake.hold_next("sendVideo")
-        since = fake.mark()
-        fake.send_photo(user, demo_selfie_bytes, caption="demo")
-        held = wait_held(fake, 120)
-        assert held and held[0].method == "sendVideo"
+        since = selfie_stuck_at(fake, own, user, "sendVideo", demo_selfie_bytes, "demo", 120)
         [job] = own.rows("SELECT * FROM jobs")
         assert job["status"] == "rendered" and job["output_file"]
         own.proc.kill()  # kill -9 in the middle of the upload
@@ -437,12 +439,8 @@ def test_sigterm_while_a_selfie_is_handled_finishes_it_or_leaves_it_unacknowledg
     own = Bot(fake, tmp_path / "data", tmp_path / "serve.log").start()
     user = 191
     try:
-        own.consent(user)
-        fake.hold_next("getFile")
-        since = fake.mark()
-        fake.send_photo(user, demo_selfie_bytes)  # no caption: the answer is the scene buttons
-        held = wait_held(fake, 30)
-        assert held and held[0].method == "getFile"
+        # No caption: the answer is the scene buttons.
+        since = selfie_stuck_at(fake, own, user, "getFile", demo_selfie_bytes, None, 30)
         own.proc.send_signal(signal.SIGTERM)
         time.sleep(1.0)
         fake.release_held()  # that download fails (503); PTB's retry or the next process must cope
@@ -496,11 +494,7 @@ def test_kill_9_while_a_selfie_is_handled_answers_it_after_the_restart(lone_fake
     own = Bot(fake, tmp_path / "data", tmp_path / "serve.log").start()
     user = 221
     try:
-        own.consent(user)
-        fake.hold_next("getFile")
-        since = fake.mark()
-        fake.send_photo(user, demo_selfie_bytes)
-        assert wait_held(fake, 30) and fake.held[0].method == "getFile"
+        since = selfie_stuck_at(fake, own, user, "getFile", demo_selfie_bytes, None, 30)
         time.sleep(2.5)  # the next polls have acknowledged the update to Telegram by now
         own.proc.kill()
         own.proc.wait(10)
