@@ -184,7 +184,7 @@ def test_new_selfie_errors_from_a_render_worker_reach_the_user(core, demo_selfie
     runner.hooks = core.hooks()
     runner._pool = ThreadPoolExecutor(max_workers=1)  # type: ignore[assignment]
     try:
-        claimed = runner._claim_next()
+        claimed = storage.queue.claim_next(core.store)
         assert claimed is not None and claimed["id"] == job["id"]
         asyncio.run(runner._run(claimed))
     finally:

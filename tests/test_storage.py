@@ -266,3 +266,23 @@ def test_plaintext_temp_files_stay_in_the_private_folder_and_every_cleaner_remov
     assert receipt.removed["temp_files"] == 2 and "2 temporary file(s)" in receipt.text("en")
     assert not rendering.exists() and not part.exists()
     assert young.exists()  # another user's file is left alone
+
+
+def test_the_queue_claims_oldest_first_counts_positions_and_requeues(store):
+    from zaobot.storage import queue
+    from zaobot.storage.jobs import JobStatus
+
+    user = storage.grant_consent(store, "telegram", "1")
+    first = storage.create_job(store, user["id"], "demo", now=utcnow() - timedelta(seconds=10))
+    second = storage.create_job(store, user["id"], "demo")
+    assert queue.position(store, first["id"]) == 1 and queue.position(store, second["id"]) == 2
+    claimed = queue.claim_next(store)
+    assert claimed["id"] == first["id"] and claimed["status"] == JobStatus.RUNNING == "running"
+    assert claimed["attempts"] == 1 and [j["id"] for j in queue.active(store)] == [first["id"], second["id"]]
+    assert [j["id"] for j in queue.interrupted(store)] == [first["id"]]
+    queue.requeue(store, first["id"])
+    assert storage.get_job(store, first["id"])["status"] == "queued"
+    assert not queue.is_paused(store)
+    queue.set_paused(store, True)
+    assert queue.is_paused(store)
+    assert queue.position(store, "gone") == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from zaobot.media.video import probe, read_frames
 from zaobot.media.watermark import Detection, detect_luma, mean_luma
 from zaobot.storage import Store
+from zaobot.storage.trace import render_record, takedown_record, user_state
 
 
 @dataclass
@@ -57,25 +58,19 @@ def _aigc(path: Path) -> dict | None:
 def _user_status(store: Store, user_hash: str | None) -> str:
     if not user_hash:
         return "-"
-    if store.db["deletions"].count_where("user_hash = ? and status = 'done'", [user_hash]):
-        return "deleted (by /delete or a purge)"
-    for row in store.db.query("SELECT platform, platform_user_id FROM users"):
-        if store.user_hash(row["platform"], row["platform_user_id"]) == user_hash:
-            return "exists"
-    return "unknown (no longer stored)"
+    return {"deleted": "deleted (by /delete or a purge)", "exists": "exists",
+            "unknown": "unknown (no longer stored)"}[user_state(store, user_hash)]
 
 
 def verify_clip(path: Path, store: Store) -> VerifyReport:
     detection = detect_luma(mean_luma(read_frames(path)), store.secret)
     job = takedown = None
     if detection.found:
-        rows = list(store.db["audit"].rows_where("action like 'render%' and watermark_id = ?", [detection.watermark_id],
-                                                 limit=1))
-        if rows:
-            job = {"job_id": rows[0]["job_id"], "scene": rows[0]["scene"], "at": rows[0]["at"],
-                   "user_hash": rows[0]["user_hash"]}
-        downs = list(store.db["takedowns"].rows_where("watermark_id = ?", [detection.watermark_id], limit=1))
-        takedown = downs[0] if downs else None
+        record = render_record(store, detection.watermark_id)
+        if record:
+            job = {"job_id": record["job_id"], "scene": record["scene"], "at": record["at"],
+                   "user_hash": record["user_hash"]}
+        takedown = takedown_record(store, detection.watermark_id)
     from zaobot.media.provenance import c2pa_status
 
     return VerifyReport(detection=detection, job=job, user_status=_user_status(store, (job or {}).get("user_hash")),

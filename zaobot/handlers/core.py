@@ -20,9 +20,9 @@ from zaobot.consent import CONSENT_VERSION, consent_text
 from zaobot.errors import SelfieError, UnknownScene
 from zaobot.handlers.events import Button, DeliveryRefused, Event, Outbox, Reply
 from zaobot.handlers.selfie_check import SelfieChecker
-from zaobot.jobs import JobRunner, RunnerHooks, is_paused
+from zaobot.jobs import JobRunner, RunnerHooks
 from zaobot.media.scenes import SceneLibrary
-from zaobot.storage import Store
+from zaobot.storage import Store, queue
 from zaobot.storage.store import in_thread, utcnow
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class Conversation:
         return [self._scene_buttons(lang, wording.text("bot.pick_scene", lang))]
 
     def _gate_new_job(self, event: Event, user: dict, lang: wording.Lang) -> Reply | None:
-        if is_paused(self.store):
+        if queue.is_paused(self.store):
             return Reply(wording.text("bot.paused", lang))
         if storage.active_jobs(self.store, user["id"]):
             return Reply(wording.text("limit.one_at_a_time", lang))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from zaobot import storage, wording
 from zaobot.handlers.events import Event, Reply
-from zaobot.jobs import set_paused
+from zaobot.storage import queue
 from zaobot.storage.store import in_thread
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class Moderation:
             return [Reply("\n".join(f"{k}: {v}" for k, v in storage.stats(store).items()))]
         if event.command == "queue":
             storage.audit(store, "moderator:queue", actor_hash=actor)
-            rows = list(store.db["jobs"].rows_where("status in ('queued', 'running')", order_by="created_at"))
+            rows = queue.active(store)
             lines = [f"{r['id']} {r['status']} {r['scene']} {r['created_at'][:19]}" for r in rows]
             return [Reply("\n".join(lines) or "queue empty")]
         if event.command == "takedown":
@@ -88,7 +88,7 @@ class Moderation:
                           watermark_id=report.detection.watermark_id, job_id=(report.job or {}).get("job_id"))
             return [Reply(report.text())]
         if event.command in ("pause", "resume"):
-            set_paused(store, event.command == "pause")
+            queue.set_paused(store, event.command == "pause")
             storage.audit(store, f"moderator:{event.command}", actor_hash=actor)
             if event.command == "resume":
                 self.core.runner.poke()

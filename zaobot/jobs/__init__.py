@@ -1,5 +1,5 @@
 """Job runners: rendering happens here, never in the event loop."""
 
-from zaobot.jobs.runner import JobRunner, RunnerHooks, is_paused, set_paused
+from zaobot.jobs.runner import JobRunner, RunnerHooks
 
-__all__ = ["JobRunner", "RunnerHooks", "is_paused", "set_paused"]
+__all__ = ["JobRunner", "RunnerHooks"]

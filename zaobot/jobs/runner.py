@@ -27,11 +27,11 @@ from zaobot.config import Settings
 from zaobot.errors import SelfieError, UnknownScene
 from zaobot.jobs.warmup import WarmReport
 from zaobot.jobs.worker import JobCancelled, init_worker, ready, render_job
-from zaobot.storage import (JobGone, Store, attach_output, get_job, owner_hash, selfie_file, set_status,
+from zaobot.storage import (JobGone, Store, attach_output, get_job, owner_hash, queue, selfie_file, set_status,
                             undelivered_jobs)
-from zaobot.storage.db import transaction
+from zaobot.storage.jobs import ACTIVE, JobStatus
 from zaobot.storage.media import TamperedFile
-from zaobot.storage.store import in_thread, iso, utcnow
+from zaobot.storage.store import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +46,6 @@ class RunnerHooks:
     on_progress: Callable[[dict, int, int], Awaitable[None]]
     on_done: Callable[[dict], Awaitable[None]]
     on_failed: Callable[[dict, str, dict[str, object]], Awaitable[None]]  # job, wording key, its parameters
-
-
-def is_paused(store: Store) -> bool:
-    row = store.db.execute("SELECT value FROM flags WHERE key = 'paused'").fetchone()
-    return bool(row and row[0] == "1")
-
-
-def set_paused(store: Store, paused: bool) -> None:
-    with transaction(store.db):
-        store.db["flags"].upsert({"key": "paused", "value": "1" if paused else "0",
-                                  "updated_at": iso(utcnow())}, pk="key")
 
 
 def _end_processes(processes: list[multiprocessing.process.BaseProcess], grace: float = 2.0) -> None:
@@ -126,13 +115,12 @@ class JobRunner:
     async def _recover(self) -> None:
         """Jobs left 'running' by a crash are retried once, then failed with a message."""
         assert self.hooks is not None
-        for job in self.store.db["jobs"].rows_where("status = 'running'", order_by="created_at"):
+        for job in queue.interrupted(self.store):
             if (job["attempts"] or 0) >= MAX_ATTEMPTS:
-                set_status(self.store, job["id"], "failed", error="interrupted twice")
+                set_status(self.store, job["id"], JobStatus.FAILED, error="interrupted twice")
                 await self.hooks.on_failed(job, "job.failed", {})
             else:
-                with transaction(self.store.db):
-                    self.store.db["jobs"].update(job["id"], {"status": "queued"})
+                queue.requeue(self.store, job["id"])
                 log.info("job %s was interrupted; queued again", job["id"])
 
     def resume_deliveries(self) -> int:
@@ -154,12 +142,7 @@ class JobRunner:
 
     def position(self, job_id: str) -> int:
         """1-based place in line, counting the jobs running now."""
-        job = get_job(self.store, job_id)
-        if job is None:
-            return 0
-        ahead = self.store.db["jobs"].count_where(
-            "status in ('queued', 'running') and created_at <= ? and id != ?", [job["created_at"], job_id])
-        return ahead + 1
+        return queue.position(self.store, job_id)
 
     def estimate_seconds(self, position: int) -> int:
         rounds = math.ceil(max(1, position) / self.settings.workers)
@@ -175,23 +158,13 @@ class JobRunner:
                 pass
             self._wake.clear()
             try:
-                while len(self._active) < self.settings.workers and not is_paused(self.store):
-                    job = self._claim_next()
+                while len(self._active) < self.settings.workers and not queue.is_paused(self.store):
+                    job = queue.claim_next(self.store)
                     if job is None:
                         break
                     self._active[job["id"]] = asyncio.create_task(self._run(job), name=f"job-{job['id'][:8]}")
             except Exception:  # noqa: BLE001 - the dispatcher must survive anything
                 log.exception("dispatcher error")
-
-    def _claim_next(self) -> dict | None:
-        with transaction(self.store.db):
-            rows = list(self.store.db["jobs"].rows_where("status = 'queued'", order_by="created_at", limit=1))
-            if not rows:
-                return None
-            job = rows[0]
-            self.store.db["jobs"].update(job["id"], {"status": "running", "attempts": (job["attempts"] or 0) + 1,
-                                                     "started_at": iso(utcnow())})
-        return get_job(self.store, job["id"])
 
     async def _run(self, job: dict) -> None:
         assert self.hooks is not None and self._pool is not None
@@ -234,9 +207,9 @@ class JobRunner:
 
     async def _fail(self, job: dict, key: str, error: str, params: dict[str, object] | None = None) -> None:
         current = get_job(self.store, job["id"])
-        if current is None or current["status"] not in ("queued", "running"):
+        if current is None or current["status"] not in ACTIVE:
             return  # cancelled or purged meanwhile: nobody to tell
-        set_status(self.store, job["id"], "failed", error=error)
+        set_status(self.store, job["id"], JobStatus.FAILED, error=error)
         assert self.hooks is not None
         await self.hooks.on_failed(current, key, params or {})
 

@@ -15,6 +15,7 @@ from zaobot.media.scenes import ANALYSIS, Scene, SceneLibrary
 from zaobot.models import Engine, create_engine
 from zaobot.pipeline import swap_selfie
 from zaobot.storage.db import connect
+from zaobot.storage.jobs import JobStatus, current_status
 from zaobot.storage.media import MediaStore
 
 
@@ -94,8 +95,7 @@ def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str,
     db = connect(w.settings.data_dir)
     try:
         def still_wanted() -> bool:
-            row = db.execute("SELECT status FROM jobs WHERE id = ?", [job_id]).fetchone()
-            return bool(row and row[0] == "running")
+            return current_status(db, job_id) == JobStatus.RUNNING
 
         scene = w.scenes.find(scene_keyword)
         tmp = w.media.scratch.new_file(job_id)  # plaintext until the runner encrypts it

@@ -6,17 +6,33 @@ import json
 import secrets
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 from zaobot.storage.db import transaction
 from zaobot.storage.moderation import audit
 from zaobot.storage.store import Store, iso, later, utcnow
 
-# queued -> running -> rendered (clip stored, not yet sent) -> done (sent, or given up on); or failed,
-# cancelled, taken_down. "rendered" is its own state so that a crash during delivery is retried.
-JOB_STATUSES = ("queued", "running", "rendered", "done", "failed", "cancelled", "taken_down")
-ACTIVE = ("queued", "running")
+class JobStatus(StrEnum):
+    """queued -> running -> rendered (clip stored, not yet sent) -> done (sent, or given up on); or
+    failed, cancelled, taken_down. "rendered" is its own state so that a crash during delivery is
+    retried. A StrEnum: the values are what the jobs table stores."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    RENDERED = "rendered"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TAKEN_DOWN = "taken_down"
+
+
+JOB_STATUSES = tuple(JobStatus)
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 def add_selfie(store: Store, user_id: int, data: bytes, *, now: datetime | None = None) -> int:
@@ -33,8 +49,8 @@ def add_selfie(store: Store, user_id: int, data: bytes, *, now: datetime | None 
             new_id = int(row.last_pk)
             older = [(r[0], r[1]) for r in store.db.execute(
                 "SELECT id, file FROM selfies WHERE user_id = ? AND id != ? AND id NOT IN "
-                "(SELECT selfie_id FROM jobs WHERE selfie_id IS NOT NULL AND status IN ('queued', 'running'))",
-                [user_id, new_id])]
+                "(SELECT selfie_id FROM jobs WHERE selfie_id IS NOT NULL AND status IN (?, ?))",
+                [user_id, new_id, *ACTIVE])]
             ids = [i for i, _ in older]
             if ids:
                 marks = ",".join("?" * len(ids))
@@ -68,7 +84,7 @@ class JobGone(Exception):
 
 def create_job(store: Store, user_id: int, scene: str, *, selfie_id: int | None = None, chat_id: str | None = None,
                platform: str | None = None, language: str | None = None, now: datetime | None = None) -> dict:
-    job = {"id": uuid.uuid4().hex, "user_id": user_id, "selfie_id": selfie_id, "scene": scene, "status": "queued",
+    job = {"id": uuid.uuid4().hex, "user_id": user_id, "selfie_id": selfie_id, "scene": scene, "status": JobStatus.QUEUED,
            "created_at": iso(now or utcnow()), "watermark_id": new_watermark_id(), "chat_id": chat_id,
            "platform": platform, "language": language, "delivery": "[]", "attempts": 0}
     with transaction(store.db):
@@ -90,9 +106,9 @@ def set_status(store: Store, job_id: str, status: str, *, error: str | None = No
         raise ValueError(status)
     fields: dict[str, object] = {"status": status}
     moment = iso(now or utcnow())
-    if status == "running":
+    if status == JobStatus.RUNNING:
         fields["started_at"] = moment
-    if status in ("done", "failed", "cancelled"):
+    if status in (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED):
         fields["finished_at"] = moment
     if error is not None:
         fields["error"] = error
@@ -110,7 +126,7 @@ def attach_output(store: Store, job: dict, user_hash: str, clip: Path, *, now: d
             if current is None or current["status"] not in ACTIVE:
                 raise JobGone(job["id"])
             store.db["jobs"].update(job["id"], {
-                "status": "rendered", "finished_at": iso(moment), "output_file": name,
+                "status": JobStatus.RENDERED, "finished_at": iso(moment), "output_file": name,
                 "output_expires_at": later(moment, hours=store.settings.output_ttl_hours)})
             audit(store, "render", job_id=job["id"], watermark_id=job["watermark_id"], scene=job["scene"],
                   user_hash=user_hash, now=moment)
@@ -134,26 +150,26 @@ def record_delivery(store: Store, job_id: str, message_ids: Iterable[str]) -> No
             return
         delivered = json.loads(job["delivery"] or "[]") + [str(m) for m in message_ids]
         fields: dict[str, object] = {"delivery": json.dumps(delivered)}
-        if job["status"] == "rendered":
-            fields["status"] = "done"
+        if job["status"] == JobStatus.RENDERED:
+            fields["status"] = JobStatus.DONE
         store.db["jobs"].update(job_id, fields)
 
 
 def undelivered_jobs(store: Store) -> list[dict]:
     """Jobs whose clip is stored but was not sent (the process died while delivering)."""
-    return list(store.db["jobs"].rows_where("status = 'rendered'", order_by="finished_at"))
+    return list(store.db["jobs"].rows_where("status = ?", [JobStatus.RENDERED], order_by="finished_at"))
 
 
 def deliverable(store: Store, job_id: str) -> bool:
     """Only a rendered, not yet delivered clip is sent: never a taken-down, cancelled, expired or
     already delivered one."""
     job = get_job(store, job_id)
-    return bool(job and job["status"] == "rendered" and job["output_file"] and store.media.exists(job["output_file"]))
+    return bool(job and job["status"] == JobStatus.RENDERED and job["output_file"] and store.media.exists(job["output_file"]))
 
 
 def active_jobs(store: Store, user_id: int) -> int:
     """Jobs of a user that are queued or rendering."""
-    return store.db["jobs"].count_where("user_id = ? and status in ('queued', 'running')", [user_id])
+    return store.db["jobs"].count_where("user_id = ? and status in (?, ?)", [user_id, *ACTIVE])
 
 
 def jobs_since(store: Store, platform: str, platform_user_id: str, since: datetime) -> int:
@@ -164,7 +180,7 @@ def jobs_since(store: Store, platform: str, platform_user_id: str, since: dateti
 
 
 def queued_jobs(store: Store) -> int:
-    return store.db["jobs"].count_where("status = 'queued'")
+    return store.db["jobs"].count_where("status = ?", [JobStatus.QUEUED])
 
 
 def owner_hash(store: Store, job: dict) -> str:
@@ -183,3 +199,9 @@ def selfie_file(store: Store, selfie_id: int | None) -> str | None:
 
 def jobs_of(store: Store, user_id: int) -> list[dict]:
     return list(store.db["jobs"].rows_where("user_id = ?", [user_id], order_by="created_at"))
+
+
+def current_status(db: "sqlite_utils.Database", job_id: str) -> str | None:
+    """A job's status on a bare connection (a render worker polls it to notice a cancel)."""
+    row = db.execute("SELECT status FROM jobs WHERE id = ?", [job_id]).fetchone()
+    return row[0] if row else None

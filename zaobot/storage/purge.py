@@ -18,6 +18,7 @@ from typing import Callable
 from zaobot import wording
 from zaobot.storage.db import checkpoint as wal_checkpoint
 from zaobot.storage.db import transaction
+from zaobot.storage.jobs import ACTIVE, JobStatus
 from zaobot.storage.moderation import audit
 from zaobot.storage.store import Store, iso, parse, utcnow
 
@@ -92,7 +93,7 @@ def _plan(store: Store, platform: str, platform_user_id: str, reason: str, now: 
             counts["consents"] = store.db["consents"].count_where("user_id = ?", [uid])
             counts["reports"] = store.db["reports"].count_where("reporter_id = ?", [uid])
             counts["cancelled_jobs"] = store.db["jobs"].count_where(
-                "user_id = ? and status in ('queued', 'running')", [uid])
+                "user_id = ? and status in (?, ?)", [uid, *ACTIVE])
             files = _user_files(store, uid)
         row = {"user_hash": h, "platform": platform, "user_row_id": uid, "reason": reason, "status": "pending",
                "requested_at": iso(now), "step": "planned", "files": json.dumps(files), "counts": json.dumps(counts),
@@ -114,9 +115,9 @@ def _finish(store: Store, row: dict, checkpoint: Checkpoint,
     if uid is not None:
         with transaction(store.db):
             cancelled = [r["id"] for r in store.db["jobs"].rows_where(
-                "user_id = ? and status in ('queued', 'running')", [uid])]
-            store.db.execute("UPDATE jobs SET status = 'cancelled', finished_at = ? "
-                             "WHERE user_id = ? AND status IN ('queued', 'running')", [iso(now), uid])
+                "user_id = ? and status in (?, ?)", [uid, *ACTIVE])]
+            store.db.execute("UPDATE jobs SET status = ?, finished_at = ? "
+                             "WHERE user_id = ? AND status IN (?, ?)", [JobStatus.CANCELLED, iso(now), uid, *ACTIVE])
         if on_cancel and cancelled:
             on_cancel(cancelled)
     _set_step(store, row["id"], "cancelled")

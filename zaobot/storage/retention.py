@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from zaobot.storage.db import checkpoint as wal_checkpoint
 from zaobot.storage.db import transaction
 from zaobot.storage.inbox import INBOX_MAX_AGE
+from zaobot.storage.jobs import ACTIVE, JobStatus
 from zaobot.storage.scratch import SCRATCH_MAX_AGE_S
 from zaobot.storage.store import Store, iso, utcnow
 
@@ -51,8 +52,8 @@ def sweep(store: Store, *, now: datetime | None = None) -> SweepResult:
     # Finished job rows go once their clip has expired; the audit row is the lasting trace.
     job_cutoff = iso(moment - timedelta(hours=store.settings.output_ttl_hours))
     with transaction(store.db):
-        cur = store.db.execute("DELETE FROM jobs WHERE status NOT IN ('queued', 'running') "
-                               "AND output_file IS NULL AND created_at <= ?", [job_cutoff])
+        cur = store.db.execute("DELETE FROM jobs WHERE status NOT IN (?, ?, ?) "  # nothing still to render or send
+                               "AND output_file IS NULL AND created_at <= ?", [*ACTIVE, JobStatus.RENDERED, job_cutoff])
         result.jobs = cur.rowcount
 
     audit_cutoff = iso(moment - timedelta(days=store.settings.audit_retention_days))

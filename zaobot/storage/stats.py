@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from zaobot.storage.jobs import JobStatus
 from zaobot.storage.store import Store
 
 
@@ -9,7 +10,7 @@ def stats(store: Store) -> dict[str, int]:
     db = store.db
     out = {"users": db["users"].count, "consented_users": db.execute(
         "SELECT COUNT(DISTINCT user_id) FROM consents WHERE revoked_at IS NULL").fetchone()[0]}
-    for status in ("queued", "running", "rendered", "done", "failed", "cancelled", "taken_down"):
+    for status in JobStatus:
         out[f"jobs_{status}"] = db["jobs"].count_where("status = ?", [status])
     out["selfies_stored"] = db["selfies"].count
     out["clips_stored"] = db["jobs"].count_where("output_file is not null")
