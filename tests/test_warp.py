@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from zaobot.models.topology import MESH_TRIANGLES
+from zaobot.models.topology import MESH_TRIANGLES, RIGHT_EYE, WARP_TRIANGLES, warp_points
 from zaobot.models.warp import rasterise, warp_maps
 
 
@@ -60,3 +61,28 @@ def test_rasterised_maps_match_a_per_pixel_reference(face_mesh):
     assert np.isfinite(map_x).all() and np.isfinite(map_y).all()
     full_x, _ = warp_maps(dst, src, MESH_TRIANGLES, size, scale[0])
     assert full_x.shape == (size[1], size[0])
+
+
+def test_eye_openings_are_warped_with_their_eyes(face_mesh):
+    """mediapipe's tessellation has holes at the eyes. Pixels there used to follow the whole
+    face's affine fit, so an iris slid against its lids; the eye fans close them, and an eye
+    moved on its own carries its iris along."""
+    dst, _ = face_mesh
+    shape = (int(dst[:, 1].max()) + 4, int(dst[:, 0].max()) + 4)
+    eye = np.zeros(shape, np.uint8)
+    cv2.fillPoly(eye, [np.round(dst[RIGHT_EYE]).astype(np.int32)], 255)
+    eye = cv2.erode(eye, np.ones((3, 3), np.uint8)) > 0
+    assert eye.sum() > 50
+
+    old = rasterise(dst, MESH_TRIANGLES, shape, (1.0, 1.0))
+    new = rasterise(warp_points(dst), WARP_TRIANGLES, shape, (1.0, 1.0))
+    covered = lambda raster: np.isin(np.flatnonzero(eye), raster.pixels).mean()  # noqa: E731
+    assert covered(old) < 0.05  # the hole the control shows
+    assert covered(new) == 1.0
+
+    # The eye alone moves 6 px right in the source layout: inside the opening, the map follows.
+    src = dst.copy()
+    src[np.r_[RIGHT_EYE, np.arange(468, 473)]] += (6.0, 0.0)
+    map_x, _ = new.maps(warp_points(src))
+    ys, xs = np.nonzero(eye)
+    assert np.allclose(map_x[ys, xs] - xs, 6.0, atol=0.6)

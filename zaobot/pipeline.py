@@ -133,11 +133,13 @@ class _Encoder:
 
 
 def swapped(engine: Engine, pairs: Iterator[tuple[np.ndarray, np.ndarray | None]], source: object,
-            timer: StageTimer) -> Iterator[np.ndarray]:
-    """Frames with the face swapped: batched when the engine batches (inswapper), else frame by frame."""
+            timer: StageTimer, track: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """Frames with the face swapped: batched when the engine batches (inswapper), else frame by frame.
+
+    track: the scene's landmarks where its face is present, for engines that fit the whole clip."""
     stream = getattr(engine, "swap_stream", None)
     if stream is not None:
-        yield from stream(pairs, source, timer)
+        yield from stream(pairs, source, timer, track=track)
         return
     for frame, landmarks in pairs:
         yield engine.swap_frame(frame, landmarks, source, timer)
@@ -175,7 +177,7 @@ def render_scene(
             # Engines that align on 5 points (inswapper) get the keypoints, others the full mesh.
             face_at = analysis.keypoints_at if getattr(engine, "uses_keypoints", False) else analysis.at
             pairs = ((frame, face_at(i)) for i, frame in enumerate(_decoded(scene.clip, timer)))
-            for out in swapped(engine, pairs, source, timer):
+            for out in swapped(engine, pairs, source, timer, analysis.landmarks[analysis.present]):
                 with timer.stage("label"):
                     burn_label(out, label)
                 if mark is not None:

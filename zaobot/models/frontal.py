@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from zaobot.models.landmarks import face_width
-from zaobot.models.topology import CHEEK_IMAGE_LEFT, CHEEK_IMAGE_RIGHT, MESH_TRIANGLES, MIDLINE, MIRROR
+from zaobot.models.topology import CHEEK_IMAGE_LEFT, CHEEK_IMAGE_RIGHT, MIDLINE, MIRROR, WARP_TRIANGLES, warp_points
 from zaobot.models.warp import warp_maps
 
 START, FULL = 0.12, 0.25  # |yaw - 0.5| where mirroring starts, and where it is complete
@@ -84,5 +84,5 @@ def frontalise(image: np.ndarray, points: np.ndarray, yaw_ratio: float) -> tuple
 
 
 def _warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    map_x, map_y = warp_maps(dst, src, MESH_TRIANGLES, size, 0.5)
+    map_x, map_y = warp_maps(warp_points(dst), warp_points(src), WARP_TRIANGLES, size, 0.5)
     return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

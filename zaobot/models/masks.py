@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
+from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_BROW, LEFT_EYE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE
 
 FEATHER = 0.04  # the outer edge's soft width, a share of the face width: sharper edges keep more identity
 CORE_INSET = 0.10  # the user's own tone applies fully this far inside the edge ...
 CORE_SOFT = 0.06  # ... fading over this width towards the scene's tone at the edge
+FEATURE_MARGIN = 0.06  # eyes, brows and lips grown by this share of the face width count as "not skin"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class FrameMasks:
     sharp: np.ndarray  # where the selfie's own pixels show: outer minus holes and occluders
     core: np.ndarray  # where the user's skin tone applies fully; 0 at the seam, so the edge takes the scene's
     occluded: np.ndarray  # where the selfie's skin was hidden (hair): filled with the scene's skin, in the user's tone
+    skin: np.ndarray  # `sharp` without eyes, brows and lips: where light is measured
 
 
 def polygon_mask(shape: tuple[int, int], pts: np.ndarray, scale: float) -> np.ndarray:
@@ -97,7 +99,18 @@ def frame_masks(
     if keep is not None:
         sharp *= keep
         occluded = outer * (1.0 - keep)
-    return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded)
+    return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded,
+                      skin=sharp * (1.0 - features_mask(points, shape, scale, f)))
+
+
+def features_mask(points: np.ndarray, shape: tuple[int, int], scale: float, f: float) -> np.ndarray:
+    """float32 (h, w): eyes, brows and lips with a margin. Their darkness is the face's layout, not
+    its light, and the user's sit a little apart from the actor's (shape.py): a light fit over
+    them would paint the actor's features back in."""
+    mask = np.zeros(shape, np.uint8)
+    for region in (RIGHT_EYE, LEFT_EYE, RIGHT_BROW, LEFT_BROW, OUTER_LIPS):
+        mask = np.maximum(mask, polygon_mask(shape, points[region], scale))
+    return soft_region(mask, FEATURE_MARGIN * f, 0.02 * f)
 
 
 def halved(masks: FrameMasks) -> FrameMasks:
@@ -109,4 +122,4 @@ def halved(masks: FrameMasks) -> FrameMasks:
         return cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
 
     return FrameMasks(outer=half(masks.outer), sharp=half(masks.sharp), core=half(masks.core),
-                      occluded=half(masks.occluded))
+                      occluded=half(masks.occluded), skin=half(masks.skin))

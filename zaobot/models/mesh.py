@@ -7,7 +7,10 @@ reduced scale of the warp map (about 112 px across the face).
 What goes where, and why (measured on real selfies and real footage, see
 benchmarks/quality.py):
 * The selfie's texture is warped onto the scene face along mediapipe's own
-  tessellation, which never folds on a turned face (Delaunay on one layout does).
+  tessellation, which never folds on a turned face (Delaunay on one layout does), with
+  the eye openings closed by fans (topology.WARP_TRIANGLES), so an iris stays in its eye.
+* The warp's target is the actor's landmarks moved to the user's proportions (shape.py):
+  the actor's expression, the user's eye spacing, nose and brows.
 * An open mouth in the selfie (teeth) would be stretched over the actor's mouth, and
   half-closed eyes smear into dark smudges: those come from the scene instead.
 * Hair falling over the selfie's face is kept out of the texture (occlusion.py).
@@ -30,8 +33,9 @@ from zaobot.models.landmarks import FaceAnalyzer, face_width
 from zaobot.models.masks import FrameMasks, frame_masks, halved
 from zaobot.models.occlusion import covered_share, keep_map, skin_probability
 from zaobot.models.selfie_face import locate_face, yaw
+from zaobot.models.shape import reshaped, resting_shape, shape_offsets
 from zaobot.models.tone import ToneDeltas, tone_deltas
-from zaobot.models.topology import FACE_OVAL, MESH_TRIANGLES, eye_openness, five_keypoints, mouth_gap
+from zaobot.models.topology import FACE_OVAL, WARP_TRIANGLES, eye_openness, five_keypoints, mouth_gap, warp_points
 from zaobot.models.warp import fit_affine, rasterise, upsample_maps
 
 SOURCE_FACE_MAX_PX = 512  # larger selfie faces are downscaled to this face width
@@ -219,6 +223,8 @@ class _ClipState:
     """What carries from frame to frame within one render: the smoothed scene tone."""
 
     scene_mean: np.ndarray | None = None
+    rest: np.ndarray | None = None  # the actor's resting shape (shape.resting_shape)
+    offsets: np.ndarray | None = None  # the user's proportions on it (shape.shape_offsets)
 
 
 def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSource, timer: StageTimer,
@@ -236,9 +242,10 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
     face_px = face_width(pts)
     small = (shape[1], shape[0])
     with timer.stage("swap"):
-        raster = rasterise(pts, MESH_TRIANGLES, shape, (scale, shape[0] / size[1]))
+        target = pts if state is None or state.offsets is None else reshaped(pts, state.rest, state.offsets)
+        raster = rasterise(warp_points(target), WARP_TRIANGLES, shape, (scale, shape[0] / size[1]))
         level = pick_level(source, face_px)
-        map_x, map_y = raster.maps(level.points)
+        map_x, map_y = raster.maps(warp_points(level.points))
         full_x, full_y = upsample_maps(map_x, map_y, size)
         warped = cv2.remap(level.rgba, full_x, full_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         # The reduced-scale copy for masks and tone is sampled from a pyramid level near its own
@@ -295,9 +302,16 @@ class MeshEngine:
         return swap_face(frame, landmarks, source, timer)
 
     def swap_stream(self, pairs: Iterator[tuple[np.ndarray, np.ndarray | None]], source: MeshSource,
-                    timer: StageTimer) -> Iterator[np.ndarray]:
-        """Frames of one clip in order, with the scene's tone smoothed over time."""
+                    timer: StageTimer, track: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """Frames of one clip in order, with the scene's tone smoothed over time.
+
+        track: the scene's landmarks in the frames where its face is present (T, 478, 2); with
+        it, the face takes the user's proportions on the actor's resting shape (shape.py)."""
         state = _ClipState()
+        if track is not None and len(track):
+            state.rest = resting_shape(track)
+            state.offsets = shape_offsets(source.points, state.rest, hold_mouth=True,
+                                          hold_eyes=not source.eyes_open, mouth_open=source.mouth_open)
         for frame, landmarks in pairs:
             yield swap_face(frame, landmarks, source, timer, state)
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from zaobot.models.masks import polygon_mask
-from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
+from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_BROW, LEFT_EYE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE
 
 HAIR_DARKNESS = 0.45  # face pixels darker than this share of the sampled skin's luma are hair
 HAIR_MAX_CHROMA = 14.0  # non-skin pixels with less chroma than this (YCrCb) are grey or white hair
@@ -33,8 +33,6 @@ SAMPLE_POINTS = (151, 108, 337, 6, 197, 50, 280, 117, 346, 205, 425)
 # Nose wings, nostrils, and the area down to the mouth corners where a moustache grows.
 NOSE_AND_MOUSTACHE = np.array([129, 358, 98, 327, 2, 61, 291, 0], dtype=np.int32)
 MOUTH_CORNERS = np.array([61, 291], dtype=np.int32)
-RIGHT_BROW = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46], dtype=np.int32)
-LEFT_BROW = np.array([300, 293, 334, 296, 336, 285, 295, 282, 283, 276], dtype=np.int32)
 
 
 def _chroma(rgb: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:

@@ -3,11 +3,15 @@
 Works at the reduced scale of the masks (about 112 px across the face): lighting and tone
 are low-frequency, so this costs about a millisecond a frame. Pure functions.
 
-* Lighting: a second-order polynomial in face coordinates (six terms) fitted to the L
-  channel is the broad shading across a face (light from the left, from above). The
-  selfie's fit is swapped for the scene's, keeping the selfie's mean level: the user's
-  skin tone is never lightened or darkened towards the actor's. A beard, freckles or
-  make-up are finer than a quadratic, so they stay the user's.
+* Lighting: a third-order polynomial in face coordinates (ten terms) fitted to the L
+  channel is the broad shading across a face (light from the left, from above, one cheek
+  in shade). The selfie's fit is swapped for the scene's, keeping the selfie's mean level:
+  the user's skin tone is never lightened or darkened towards the actor's. A beard,
+  freckles or make-up are finer than a cubic, so they stay the user's. The fit sees skin
+  only: eyes, brows and lips are the face's layout, not its light, and the user's sit a
+  little apart from the actor's (shape.py), so fitted over they would paint the actor's
+  features back in. (Second order over the whole face: lighting r 0.775 over the quality
+  set; third order over skin: see benchmarks/RESULTS.md.)
 * Colour: the user's chroma, moved `CHROMA_SHARE` of the way to the scene face's mean, so
   a selfie taken under warm light doesn't glow orange in a cool scene.
 * Seam: near the edge the face's whole low band is replaced by the scene's (a two-band
@@ -27,7 +31,7 @@ CHROMA_SHARE = 0.35  # how far the user's mean chroma moves towards the scene fa
 HOLE_LIGHTNESS_SHARE = 0.6  # scene pixels shown through holes (mouth, eyes) move this much to the user's L
 EDGE_SIGMA = 0.05  # low band of the edge blend, a share of the face width
 RELIGHT = 1.0  # how much of the scene's broad shading replaces the selfie's
-SHADING_ORDER = 2  # polynomial order of "broad shading": 2 is six terms (light from a side, from above)
+SHADING_ORDER = 3  # polynomial order of "broad shading": 3 is ten terms (light from a side, from above, a cheek in shade)
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,11 @@ def shading(lightness: np.ndarray, weights: np.ndarray, basis: np.ndarray) -> np
     Linear in `lightness` (a least-squares fit), so the difference of two faces' shading is one fit."""
     w = np.sqrt(weights.reshape(-1))
     sel = w > 0.2
-    sel[1::2] = False  # every other pixel is plenty for six terms, and halves the cost
+    sel[1::2] = False  # every other pixel is plenty for ten terms, and halves the cost
     if sel.sum() < 12:
         return np.zeros_like(lightness)
     a = basis[sel] * w[sel, None]
-    # Normal equations: a 6x6 solve is ten times faster than lstsq's SVD and as exact here.
+    # Normal equations: a 10x10 solve is ten times faster than lstsq's SVD and as exact here.
     coef = np.linalg.solve(a.T @ a + 1e-6 * np.eye(a.shape[1], dtype=a.dtype), a.T @ (lightness.reshape(-1)[sel] * w[sel]))
     fit = (basis @ coef).reshape(lightness.shape).astype(np.float32)
     return fit - float((fit * weights).sum() / max(float(weights.sum()), 1e-3))
@@ -119,7 +123,7 @@ def tone_deltas(
 
     basis = _basis(weights.shape, weights)
     core = np.empty_like(face_lab)
-    core[..., 0] = RELIGHT * shading(np.ascontiguousarray(difference[..., 0]), weights, basis)
+    core[..., 0] = RELIGHT * shading(np.ascontiguousarray(difference[..., 0]), masks.skin, basis)
     core[..., 1:] = CHROMA_SHARE * (scene_mean[1:] - face_mean[1:])
     c = masks.core[..., None]
     face_delta = to_rgb(face_lab + (1.0 - c) * edge + c * core) - face_rgb.astype(np.float32)

@@ -27,6 +27,8 @@ RIGHT_EYE = np.array(
 LEFT_EYE = np.array(
     [263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249], dtype=np.int32
 )
+RIGHT_BROW = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46], dtype=np.int32)
+LEFT_BROW = np.array([300, 293, 334, 296, 336, 285, 295, 282, 283, 276], dtype=np.int32)
 RIGHT_IRIS_CENTER = 468
 LEFT_IRIS_CENTER = 473
 NOSE_TIP = 1
@@ -91,6 +93,26 @@ def _mesh_triangles() -> np.ndarray:
 
 
 MESH_TRIANGLES = _mesh_triangles()
+
+# mediapipe's tessellation leaves the eye openings as holes. A pixel there used to follow the
+# whole face's affine fit, not its own eye: the iris slid against the lids (a smudge at the
+# lid line), and an eye moved to the user's proportions left its iris behind. Each opening
+# is closed with a fan around a virtual point, the mean of its outline: inside the opening
+# even in a blink, so the fan never folds (the iris landmark can sit on a closed lid).
+RIGHT_EYE_CENTRE, LEFT_EYE_CENTRE = N_LANDMARKS, N_LANDMARKS + 1
+
+
+def _fan(centre: int, loop: np.ndarray) -> np.ndarray:
+    return np.array([(centre, int(a), int(b)) for a, b in zip(loop, np.roll(loop, -1))], dtype=np.int32)
+
+
+WARP_TRIANGLES = np.vstack([MESH_TRIANGLES, _fan(RIGHT_EYE_CENTRE, RIGHT_EYE), _fan(LEFT_EYE_CENTRE, LEFT_EYE)])
+
+
+def warp_points(landmarks: np.ndarray) -> np.ndarray:
+    """(480, 2): the 478 landmarks and the two eye centres that WARP_TRIANGLES' fans use."""
+    centres = np.stack([landmarks[RIGHT_EYE].mean(axis=0), landmarks[LEFT_EYE].mean(axis=0)])
+    return np.vstack([landmarks[:N_LANDMARKS], centres.astype(landmarks.dtype)])
 
 
 def mouth_gap(landmarks: np.ndarray) -> float:
