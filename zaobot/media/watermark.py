@@ -321,6 +321,16 @@ def mark_amplitude(frame: np.ndarray, mark: Mark, face: np.ndarray | None = None
     return amp if weight is None else cv2.multiply(amp, weight)
 
 
+def _mark_plane(frame: np.ndarray, mark: Mark, face: np.ndarray | None) -> np.ndarray:
+    """The mark for a frame as one uint8 (H, W) plane around 128 (see `mark_offset`)."""
+    if frame.shape[:2] != (mark.height, mark.width):
+        raise ValueError(f"mark is for {mark.width}x{mark.height}, frame is {frame.shape[1]}x{frame.shape[0]}")
+    product = cv2.multiply(mark_amplitude(frame, mark, face), mark.field, scale=_FIXED)
+    delta = cv2.resize(product.astype(np.int16), (mark.width, mark.height), interpolation=cv2.INTER_LINEAR)
+    cv2.add(delta, mark.dither, dst=delta)  # _FIXED * (128 + delta + dither)
+    return cv2.convertScaleAbs(delta, alpha=1.0 / _FIXED)  # 128 + round(...): positive, so abs is a no-op
+
+
 def mark_offset(frame: np.ndarray, mark: Mark, face: np.ndarray | None = None) -> np.ndarray:
     """The mark for an RGB uint8 (H, W, 3) frame as a uint8 (H, W, 3) offset around 128, scaled by the
     frame's own perceptual mask; `face`: the face's landmarks (N, 2) in this frame, if any: the mark is
@@ -329,23 +339,28 @@ def mark_offset(frame: np.ndarray, mark: Mark, face: np.ndarray | None = None) -
     The same value goes to R, G and B, so only the luma changes. Full-resolution work is a handful of
     SIMD passes in 16-bit fixed point: the product is resized as int16 (1/64 grey level), the ordered
     dither added, and one scaling to uint8 rounds it (amplitudes below a grey level survive on average)."""
-    if frame.shape[:2] != (mark.height, mark.width):
-        raise ValueError(f"mark is for {mark.width}x{mark.height}, frame is {frame.shape[1]}x{frame.shape[0]}")
-    product = cv2.multiply(mark_amplitude(frame, mark, face), mark.field, scale=_FIXED)
-    delta = cv2.resize(product.astype(np.int16), (mark.width, mark.height), interpolation=cv2.INTER_LINEAR)
-    cv2.add(delta, mark.dither, dst=delta)  # _FIXED * (128 + delta + dither)
-    offset = cv2.convertScaleAbs(delta, alpha=1.0 / _FIXED)  # 128 + round(...): positive, so abs is a no-op
-    return cv2.cvtColor(offset, cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(_mark_plane(frame, mark, face), cv2.COLOR_GRAY2RGB)
 
 
-def _add_offset(frame: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    cv2.addWeighted(frame, 1.0, offset, 1.0, -128.0, dst=frame, dtype=cv2.CV_8U)  # saturating
+def _signed_parts(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(raise, lower): an offset plane around 128 as two RGB uint8 planes, max(0, p - 128) and
+    max(0, 128 - p). Each pixel has only one of them, so a saturating add of the first and a
+    saturating subtract of the second is exactly frame + offset clipped, in two plain uint8 SIMD
+    passes (a weighted add with a -128 bias goes through float and costs several times more)."""
+    up = cv2.subtract(plane, 128)
+    down = cv2.subtract(cv2.bitwise_not(plane), 127)  # (255 - p) - 127 = 128 - p, saturating at 0
+    return cv2.cvtColor(up, cv2.COLOR_GRAY2RGB), cv2.cvtColor(down, cv2.COLOR_GRAY2RGB)
+
+
+def _add_parts(frame: np.ndarray, parts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    cv2.add(frame, parts[0], dst=frame)
+    cv2.subtract(frame, parts[1], dst=frame)
     return frame
 
 
 def apply_mark(frame: np.ndarray, mark: Mark, face: np.ndarray | None = None) -> np.ndarray:
     """Add the mark to an RGB uint8 (H, W, 3) frame, in place (see `mark_offset`)."""
-    return _add_offset(frame, mark_offset(frame, mark, face))
+    return _add_parts(frame, _signed_parts(_mark_plane(frame, mark, face)))
 
 
 class MarkStream:
@@ -359,14 +374,14 @@ class MarkStream:
         self._mark = mark
         self._refresh = max(1, refresh)
         self._count = 0
-        self._offset: np.ndarray | None = None
+        self._parts: tuple[np.ndarray, np.ndarray] | None = None
 
     def apply(self, frame: np.ndarray, face: np.ndarray | None = None) -> np.ndarray:
         """Add the mark to the next frame of the clip, in place."""
-        if self._offset is None or self._count % self._refresh == 0:
-            self._offset = mark_offset(frame, self._mark, face)
+        if self._parts is None or self._count % self._refresh == 0:
+            self._parts = _signed_parts(_mark_plane(frame, self._mark, face))
         self._count += 1
-        return _add_offset(frame, self._offset)
+        return _add_parts(frame, self._parts)
 
 
 # ---------------------------------------------------------------- detection

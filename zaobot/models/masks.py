@@ -28,7 +28,7 @@ class FrameMasks:
     sharp: np.ndarray  # where the selfie's own pixels show: outer minus holes and occluders
     core: np.ndarray  # where the user's skin tone applies fully; 0 at the seam, so the edge takes the scene's
     occluded: np.ndarray  # where the selfie's skin was hidden (hair): filled with the scene's skin, in the user's tone
-    skin: np.ndarray  # `sharp` without eyes, brows and lips: where light is measured
+    skin: np.ndarray | None = None  # `sharp` without eyes, brows and lips, where light is measured (halved() adds it)
 
 
 def polygon_mask(shape: tuple[int, int], pts: np.ndarray, scale: float) -> np.ndarray:
@@ -99,8 +99,7 @@ def frame_masks(
     if keep is not None:
         sharp *= keep
         occluded = outer * (1.0 - keep)
-    return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded,
-                      skin=sharp * (1.0 - features_mask(points, shape, scale, f)))
+    return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded)
 
 
 def features_mask(points: np.ndarray, shape: tuple[int, int], scale: float, f: float) -> np.ndarray:
@@ -113,13 +112,19 @@ def features_mask(points: np.ndarray, shape: tuple[int, int], scale: float, f: f
     return soft_region(mask, FEATURE_MARGIN * f, 0.02 * f)
 
 
-def halved(masks: FrameMasks) -> FrameMasks:
-    """The same masks at half the scale (Gaussian pyramid step), for work that is low-frequency."""
+def halved(masks: FrameMasks, points: np.ndarray, scale: float, face_px: float) -> FrameMasks:
+    """The same masks at half the scale, for work that is low-frequency (tone and light), with
+    `skin` added: built at this scale because only the light fit uses it.
+
+    points, face_px: the face in region pixels; scale: the masks' own scale."""
     h, w = masks.outer.shape
     size = (max(2, (w + 1) // 2), max(2, (h + 1) // 2))
 
     def half(mask: np.ndarray) -> np.ndarray:
         return cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
 
-    return FrameMasks(outer=half(masks.outer), sharp=half(masks.sharp), core=half(masks.core),
-                      occluded=half(masks.occluded), skin=half(masks.skin))
+    sharp = half(masks.sharp)
+    half_scale = scale * size[0] / w
+    features = features_mask(points, (size[1], size[0]), half_scale, face_px * half_scale)
+    return FrameMasks(outer=half(masks.outer), sharp=sharp, core=half(masks.core),
+                      occluded=half(masks.occluded), skin=sharp * (1.0 - features))

@@ -262,7 +262,7 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
         scene_small = cv2.resize(scene_roi, small, interpolation=cv2.INTER_AREA)
         smoothed = state.scene_mean if state is not None else None
         # Light and tone are low-frequency: they are worked out at half the masks' scale.
-        halves = halved(masks)
+        halves = halved(masks, pts, shape[1] / size[0], face_px)
         half = (halves.outer.shape[1], halves.outer.shape[0])
         deltas, scene_mean = tone_deltas(cv2.resize(face_small, half, interpolation=cv2.INTER_AREA),
                                          cv2.resize(scene_small, half, interpolation=cv2.INTER_AREA), halves,

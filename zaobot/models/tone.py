@@ -123,7 +123,7 @@ def tone_deltas(
 
     basis = _basis(weights.shape, weights)
     core = np.empty_like(face_lab)
-    core[..., 0] = RELIGHT * shading(np.ascontiguousarray(difference[..., 0]), masks.skin, basis)
+    core[..., 0] = RELIGHT * shading(np.ascontiguousarray(difference[..., 0]), masks.sharp if masks.skin is None else masks.skin, basis)
     core[..., 1:] = CHROMA_SHARE * (scene_mean[1:] - face_mean[1:])
     c = masks.core[..., None]
     face_delta = to_rgb(face_lab + (1.0 - c) * edge + c * core) - face_rgb.astype(np.float32)
