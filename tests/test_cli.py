@@ -49,3 +49,26 @@ def test_unknown_scene_lists_choices_in_chinese(tmp_path, demo_selfie_bytes):
     result = run("swap", str(selfie), "--scene", "jaws", "--lang", "zh", cwd=tmp_path)
     assert result.returncode == 2
     assert "jaws" in result.stderr and "demo" in result.stderr and "可用场景" in result.stderr
+
+
+def test_scenes_refresh_reanalyses_a_stale_scene(tmp_path, short_clip):
+    """An upgrade that adds to the analysis (v2: hands) leaves old caches stale: rendering refuses
+    them with a pointer to `scenes refresh`, which analyses them again in place."""
+    import numpy as np
+
+    env = {"ZAOBOT_DATA_DIR": str(tmp_path / "data"), "ZAOBOT_ENGINE": "mesh"}
+    assert run("scenes", "add", str(short_clip), "--keyword", "old", env=env, cwd=tmp_path).returncode == 0
+    cache = tmp_path / "data" / "scenes" / "old" / "analysis.npz"
+    with np.load(cache) as data:
+        fields = {k: data[k] for k in data.files}
+    fields.pop("hands")
+    np.savez_compressed(cache, **{**fields, "version": 1})  # what an older release wrote
+
+    listed = run("scenes", "list", env=env, cwd=tmp_path)
+    assert "old" in listed.stdout  # listing never needs the analysis
+
+    refreshed = run("scenes", "refresh", env=env, cwd=tmp_path)
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "analysed 1 scene(s) again" in refreshed.stdout  # the bundled, current scenes are left alone
+    with np.load(cache) as data:
+        assert int(data["version"]) == 2 and data["hands"].shape[1:] == (2, 21, 2)

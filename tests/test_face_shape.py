@@ -132,10 +132,9 @@ def test_render_carries_the_users_eye_spacing(astronaut, astronaut_points, demo_
     index = 40
     frame = next(f for i, f in enumerate(read_frames(demo_scene.clip)) if i == index)
     landmarks = demo_scene.analysis.at(index)
-    track = demo_scene.analysis.landmarks[demo_scene.analysis.present]
     engine = MeshEngine()
     try:
-        with_shape = next(engine.swap_stream(iter([(frame.copy(), landmarks)]), source, NullTimer(), track=track))
+        with_shape = next(engine.swap_stream(iter([(frame.copy(), landmarks)]), source, NullTimer(), analysis=demo_scene.analysis))
         without = next(engine.swap_stream(iter([(frame.copy(), landmarks)]), source, NullTimer()))
     finally:
         engine.close()

@@ -9,6 +9,7 @@ import pytest
 
 from zaobot import errors
 from zaobot.media import scenes as sc
+from zaobot.models import tracking
 from zaobot.media.video import probe
 
 
@@ -99,7 +100,7 @@ def test_smoothing_removes_jitter_without_lag():
     truth[..., 0] = (200 + 2.0 * t)[:, None]  # steady pan
     truth[..., 1] = (300 + 20 * np.sin(t / 15))[:, None]
     noisy = truth + rng.normal(0, 0.6, truth.shape).astype(np.float32)
-    smooth = sc.smooth_track(noisy, np.ones(100, bool))
+    smooth = tracking.smooth_track(noisy, np.ones(100, bool))
     err_noisy = np.sqrt(np.mean((noisy - truth) ** 2))
     err_smooth = np.sqrt(np.mean((smooth - truth) ** 2))
     assert err_smooth < 0.6 * err_noisy
@@ -114,7 +115,7 @@ def test_short_gaps_filled_long_gaps_left_absent():
         track[i] = i
     found[5:8] = False  # short gap: interpolated
     found[15:35] = False  # long gap: left unswapped
-    filled, present = sc.fill_gaps(track, found, max_gap=12)
+    filled, present = tracking.fill_gaps(track, found, max_gap=12)
     assert present[5:8].all() and np.allclose(filled[6], 6)
     assert not present[15:35].any()
 
@@ -126,10 +127,10 @@ def test_follow_face_keeps_the_same_actor():
     b = a + [400, 0]
     b[:, 0] = 500 + (b[:, 0] - 500) * 1.5  # a bigger face further right
     frames = [[a, b], [b + 2, a + 2], [a + 4]]
-    track, found = sc.follow_face(frames, "left")
+    track, found = tracking.follow_face(frames, "left")
     assert found.all()
     assert np.allclose(track[:, 0, 0], [100, 102, 104])
-    track, _ = sc.follow_face(frames[:1], "largest")
+    track, _ = tracking.follow_face(frames[:1], "largest")
     assert track[0, 0, 0] > 300
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -141,6 +142,36 @@ def scenes_add(
     coverage = float(scene.analysis.present.mean())
     typer.echo(f"added scene {scene.keyword!r} ({scene.frames} frames, face in {coverage:.0%}, "
                f"{'SCRFD + mesh' if scrfd else 'mesh'} analysis) at {scene.directory}")
+
+
+@scenes_app.command("refresh")
+def scenes_refresh(
+    keyword: list[str] = typer.Argument(None, help="Scenes to analyse again (default: every scene whose cache is stale)."),
+    all_scenes: bool = typer.Option(False, "--all", help="Analyse every scene again, stale or not."),
+) -> None:
+    """Analyse scenes again after an upgrade changed what the analysis holds (e.g. the hands)."""
+    from zaobot.media.scenes import SceneLibrary, reanalyse
+
+    setup_logging()
+    settings = get_settings()
+    wanted = {k.casefold() for k in keyword or []}
+    done = 0
+    for scene in SceneLibrary(settings.scene_dirs).scenes():
+        if wanted and not wanted & set(scene.keywords):
+            continue
+        if not wanted and not all_scenes:
+            try:
+                scene.analysis  # noqa: B018 - loading it is the staleness check
+                continue
+            except SceneError:
+                pass
+        if not os.access(scene.directory, os.W_OK):
+            typer.echo(f"skipped {scene.keyword!r}: {scene.directory} is not writable", err=True)
+            continue
+        with tqdm(total=scene.frames, unit="frame", desc=scene.keyword, disable=None, file=sys.stderr) as bar:
+            reanalyse(scene, progress=bar.update)
+        done += 1
+    typer.echo(f"analysed {done} scene(s) again")
 
 
 @scenes_app.command("list")

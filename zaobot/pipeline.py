@@ -15,6 +15,7 @@ import numpy as np
 from zaobot.media.images import decode_image
 from zaobot.media.label import Label, burn_label, make_label
 from zaobot.media.scenes import Scene
+from zaobot.models.tracking import SceneAnalysis
 from zaobot.media.video import ClipWriter, read_frames
 from zaobot.media.watermark import MarkStream, make_mark
 from zaobot.models.engine import Engine, StageTimer
@@ -133,13 +134,13 @@ class _Encoder:
 
 
 def swapped(engine: Engine, pairs: Iterator[tuple[np.ndarray, np.ndarray | None]], source: object,
-            timer: StageTimer, track: np.ndarray | None = None) -> Iterator[np.ndarray]:
+            timer: StageTimer, analysis: SceneAnalysis | None = None) -> Iterator[np.ndarray]:
     """Frames with the face swapped: batched when the engine batches (inswapper), else frame by frame.
 
-    track: the scene's landmarks where its face is present, for engines that fit the whole clip."""
+    `analysis`: the scene's, for engines that use the whole clip (the actor's resting shape, hands)."""
     stream = getattr(engine, "swap_stream", None)
     if stream is not None:
-        yield from stream(pairs, source, timer, track=track)
+        yield from stream(pairs, source, timer, analysis=analysis)
         return
     for frame, landmarks in pairs:
         yield engine.swap_frame(frame, landmarks, source, timer)
@@ -177,7 +178,7 @@ def render_scene(
             # Engines that align on 5 points (inswapper) get the keypoints, others the full mesh.
             face_at = analysis.keypoints_at if getattr(engine, "uses_keypoints", False) else analysis.at
             pairs = ((frame, face_at(i)) for i, frame in enumerate(_decoded(scene.clip, timer)))
-            for out in swapped(engine, pairs, source, timer, analysis.landmarks[analysis.present]):
+            for out in swapped(engine, pairs, source, timer, analysis):
                 with timer.stage("label"):
                     burn_label(out, label)
                 if mark is not None:

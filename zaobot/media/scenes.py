@@ -17,26 +17,23 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Callable
 
 import cv2
 import numpy as np
-from scipy.signal import savgol_filter
 
 from zaobot.errors import SceneError, UnknownScene
 from zaobot.media.video import ClipWriter, probe, read_frames
+from zaobot.models.tracking import ANALYSIS_VERSION, FacePick, SceneAnalysis, analyse_frames
 
-ANALYSIS_VERSION = 1
+__all__ = ["ANALYSIS", "ANALYSIS_VERSION", "FacePick", "Scene", "SceneAnalysis", "SceneLibrary", "add_scene",
+           "analyse_frames", "file_sha256", "normalise_keyword"]
+
 MANIFEST = "scene.json"
 CLIP = "clip.mp4"
 ANALYSIS = "analysis.npz"
 MAX_SIZE = (1280, 720)
 MAX_SECONDS = 20.0
-MAX_GAP_FRAMES = 12  # longer gaps are left unswapped rather than invented
-SMOOTH_WINDOW = 9
-SMOOTH_ORDER = 2
-
-FacePick = Literal["largest", "left", "right"]
 Progress = Callable[[int], None]
 
 
@@ -59,46 +56,6 @@ def file_sha256(path: Path) -> str:
 
 
 ECHO_MAX = 40  # characters of an unknown keyword quoted back to the user
-
-
-@dataclass(frozen=True)
-class SceneAnalysis:
-    """Per-frame landmarks of the face to replace (smoothed), and where it is absent.
-
-    When the operator has SCRFD, its 5 keypoints are kept too (better on profiles and small
-    faces); engines that align on 5 points (inswapper) prefer them.
-    """
-
-    landmarks: np.ndarray  # float32 (T, 478, 2)
-    present: np.ndarray  # bool (T,)
-    keypoints: np.ndarray | None = None  # float32 (T, 5, 2) from SCRFD
-    keypoints_present: np.ndarray | None = None  # bool (T,)
-
-    def at(self, index: int) -> np.ndarray | None:
-        if index >= len(self.present) or not self.present[index]:
-            return None
-        return self.landmarks[index]
-
-    def keypoints_at(self, index: int) -> np.ndarray | None:
-        """The 5 alignment keypoints of frame `index`: SCRFD's when available, else from the mesh."""
-        if self.keypoints is not None and self.keypoints_present is not None and index < len(self.keypoints_present) \
-                and self.keypoints_present[index]:
-            return self.keypoints[index]
-        landmarks = self.at(index)
-        if landmarks is None:
-            return None
-        from zaobot.models.topology import five_keypoints
-
-        return five_keypoints(landmarks)
-
-    def face_boxes(self) -> list[tuple[int, int, int, int]]:
-        """Bounding box of the face in every frame where it is present."""
-        pts = self.landmarks[self.present]
-        if len(pts) == 0:
-            return []
-        lo = np.floor(pts.min(axis=1)).astype(int)
-        hi = np.ceil(pts.max(axis=1)).astype(int)
-        return [(int(a[0]), int(a[1]), int(b[0]), int(b[1])) for a, b in zip(lo, hi)]
 
 
 @dataclass(frozen=True)
@@ -133,11 +90,12 @@ class Scene:
         path = self.directory / ANALYSIS
         with np.load(path) as data:
             if int(data["version"]) != ANALYSIS_VERSION or str(data["clip_sha256"]) != self.clip_sha256:
-                raise SceneError(f"analysis of scene {self.keyword!r} is stale: run `zaobot scenes add` again")
+                raise SceneError(f"analysis of scene {self.keyword!r} is stale: run `zaobot scenes refresh`")
             keypoints = data["keypoints"].astype(np.float32) if "keypoints" in data else None
             kp_present = data["keypoints_present"].astype(bool) if "keypoints_present" in data else None
+            hands = data["hands"].astype(np.float32) if "hands" in data else None
             return SceneAnalysis(landmarks=data["landmarks"].astype(np.float32), present=data["present"].astype(bool),
-                                 keypoints=keypoints, keypoints_present=kp_present)
+                                 keypoints=keypoints, keypoints_present=kp_present, hands=hands)
 
     @classmethod
     def load(cls, directory: Path) -> "Scene":
@@ -197,131 +155,6 @@ class SceneLibrary:
 # ---------------------------------------------------------------- analysis
 
 
-def _pick_first(faces: list[np.ndarray], how: FacePick) -> np.ndarray:
-    if how == "left":
-        return min(faces, key=lambda f: float(f[:, 0].mean()))
-    if how == "right":
-        return max(faces, key=lambda f: float(f[:, 0].mean()))
-    return max(faces, key=lambda f: float(np.ptp(f[:, 0]) * np.ptp(f[:, 1])))
-
-
-def follow_face(per_frame: list[list[np.ndarray]], how: FacePick = "largest") -> tuple[np.ndarray, np.ndarray]:
-    """One face track through the clip: (landmarks (T, 478, 2), found (T,)).
-
-    The first face is chosen by `how`; after that, the face nearest to where the
-    track was last seen, so a second actor never takes over the track.
-    """
-    count = len(per_frame)
-    shape = next((faces[0].shape for faces in per_frame if faces), (478, 2))
-    track = np.zeros((count, *shape), np.float32)
-    found = np.zeros(count, bool)
-    last: np.ndarray | None = None
-    for i, faces in enumerate(per_frame):
-        if not faces:
-            continue
-        if last is None:
-            chosen = _pick_first(faces, how)
-        else:
-            centre = last.mean(axis=0)
-            chosen = min(faces, key=lambda f: float(np.linalg.norm(f.mean(axis=0) - centre)))
-            if np.linalg.norm(chosen.mean(axis=0) - centre) > 0.6 * float(np.ptp(last[:, 0])):
-                continue
-        track[i] = chosen
-        found[i] = True
-        last = chosen
-    return track, found
-
-
-def fill_gaps(track: np.ndarray, found: np.ndarray, max_gap: int = MAX_GAP_FRAMES) -> tuple[np.ndarray, np.ndarray]:
-    """Interpolate short gaps (and hold at the ends); longer gaps stay absent."""
-    track = track.copy()
-    present = found.copy()
-    idx = np.flatnonzero(found)
-    if len(idx) == 0:
-        return track, present
-    for a, b in zip(idx[:-1], idx[1:]):
-        gap = b - a - 1
-        if 0 < gap <= max_gap:
-            for k in range(1, gap + 1):
-                t = k / (gap + 1)
-                track[a + k] = (1 - t) * track[a] + t * track[b]
-                present[a + k] = True
-    first, last = idx[0], idx[-1]
-    if first <= max_gap:
-        track[:first] = track[first]
-        present[:first] = True
-    if len(found) - 1 - last <= max_gap:
-        track[last + 1:] = track[last]
-        present[last + 1:] = True
-    return track, present
-
-
-def smooth_track(track: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Zero-lag Savitzky-Golay smoothing over time, per contiguous run of frames."""
-    out = track.copy()
-    padded = np.concatenate([[False], present, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    for start, stop in zip(edges[::2], edges[1::2]):
-        if stop - start >= SMOOTH_WINDOW:
-            out[start:stop] = savgol_filter(track[start:stop], SMOOTH_WINDOW, SMOOTH_ORDER, axis=0, mode="interp")
-    return out
-
-
-def _match_keypoints(per_frame: list[list[np.ndarray]], landmarks: np.ndarray, present: np.ndarray,
-                     how: FacePick) -> tuple[np.ndarray, np.ndarray]:
-    """Pick, in each frame, the SCRFD face that is the mesh track's face (or follow it where the mesh lost it)."""
-    from zaobot.models.topology import five_keypoints
-
-    if not present.any():
-        return follow_face(per_frame, how)
-    count = len(per_frame)
-    track = np.zeros((count, 5, 2), np.float32)
-    found = np.zeros(count, bool)
-    last: np.ndarray | None = None
-    for i, faces in enumerate(per_frame):
-        reference = five_keypoints(landmarks[i]) if present[i] else last
-        if not faces or reference is None:
-            continue
-        chosen = min(faces, key=lambda f: float(np.linalg.norm(f.mean(axis=0) - reference.mean(axis=0))))
-        size = float(np.linalg.norm(reference[0] - reference[1])) or 1.0  # eye distance
-        if np.linalg.norm(chosen.mean(axis=0) - reference.mean(axis=0)) > size:
-            continue
-        track[i], found[i], last = chosen, True, chosen
-    return track, found
-
-
-def analyse_frames(frames: Iterable[np.ndarray], how: FacePick = "largest", progress: Progress | None = None,
-                   detector: object | None = None) -> SceneAnalysis:
-    """Track and smooth the chosen face over frames (RGB). The only place scene detection runs.
-
-    `detector` (SCRFD, optional) adds a 5-keypoint track beside the mesh landmarks."""
-    from zaobot.models.landmarks import MeshTracker  # mediapipe loads only when analysing
-
-    per_frame: list[list[np.ndarray]] = []
-    per_frame_kps: list[list[np.ndarray]] = []
-
-    def watched(source: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
-        for frame in source:
-            if detector is not None:
-                per_frame_kps.append([d.keypoints for d in detector.detect(frame)])  # type: ignore[attr-defined]
-            yield frame
-
-    with MeshTracker() as tracker:
-        for faces in tracker.track(watched(frames)):
-            per_frame.append(faces)
-            if progress:
-                progress(1)
-    track, found = follow_face(per_frame, how)
-    track, present = fill_gaps(track, found)
-    landmarks = smooth_track(track, present).astype(np.float32)
-    if detector is None:
-        return SceneAnalysis(landmarks=landmarks, present=present)
-    kps, kps_found = _match_keypoints(per_frame_kps, landmarks, present, how)
-    kps, kps_present = fill_gaps(kps, kps_found)
-    return SceneAnalysis(landmarks=landmarks, present=present, keypoints=smooth_track(kps, kps_present),
-                         keypoints_present=kps_present)
-
-
 # ---------------------------------------------------------------- adding
 
 
@@ -353,12 +186,23 @@ def normalise_clip(src: Path, dst: Path) -> None:
 
 def save_analysis(directory: Path, analysis: SceneAnalysis, clip_sha256: str) -> None:
     tmp = directory / (ANALYSIS + ".part.npz")
-    extra = {}
+    extra: dict[str, np.ndarray] = {}
     if analysis.keypoints is not None and analysis.keypoints_present is not None:
         extra = {"keypoints": analysis.keypoints.astype(np.float32), "keypoints_present": analysis.keypoints_present}
+    if analysis.hands is not None:
+        extra["hands"] = analysis.hands.astype(np.float32)
     np.savez_compressed(tmp, version=ANALYSIS_VERSION, clip_sha256=clip_sha256,
                         landmarks=analysis.landmarks.astype(np.float32), present=analysis.present, **extra)
     tmp.replace(directory / ANALYSIS)
+
+
+def reanalyse(scene: Scene, progress: Progress | None = None, detector: object | None = None) -> Scene:
+    """Analyse a scene's clip again (after an upgrade adds to the analysis) and replace its cache.
+
+    The clip and manifest stay as they are; the old cache is replaced atomically."""
+    analysis = analyse_frames(read_frames(scene.clip), scene.face, progress, detector)  # type: ignore[arg-type]
+    save_analysis(scene.directory, analysis, scene.clip_sha256)
+    return Scene.load(scene.directory)
 
 
 def add_scene(

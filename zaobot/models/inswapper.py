@@ -132,10 +132,10 @@ class InswapperEngine:
         return self.swap_batch([frame], [landmarks], source, timer)[0]
 
     def swap_stream(self, pairs: Iterable[tuple[np.ndarray, np.ndarray | None]], source: InswapperSource,
-                    timer: StageTimer, track: np.ndarray | None = None) -> Iterator[np.ndarray]:
+                    timer: StageTimer, analysis: object | None = None) -> Iterator[np.ndarray]:
         """Batched, with inference of one batch overlapping the paste-back of the previous one.
 
-        track is unused: the model carries the identity itself."""
+        `analysis` (the scene's) is unused: the model carries the identity itself."""
         pending: tuple[list[np.ndarray], list, Future | None] | None = None
 
         def finish(batch: tuple[list[np.ndarray], list, Future | None]) -> list[np.ndarray]:

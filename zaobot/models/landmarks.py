@@ -142,3 +142,28 @@ class MeshTracker:
         for frame in frames:
             result = self._mesh.process(frame)
             yield _mesh_points(result, frame.shape[1], frame.shape[0])
+
+
+class HandTracker:
+    """mediapipe's hand landmarks in tracking mode over one clip's frames (the model ships in its
+    wheel). Used at `scenes add` only: a hand in front of the actor's face must stay on top."""
+
+    def __init__(self, max_hands: int = 2) -> None:
+        self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=max_hands, model_complexity=0,
+                                               min_detection_confidence=0.5, min_tracking_confidence=0.5)
+
+    def close(self) -> None:
+        self._hands.close()
+
+    def __enter__(self) -> "HandTracker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def hands(self, frame: np.ndarray) -> list[np.ndarray]:
+        """Every hand's 21 landmarks (float32 pixels) in one RGB frame."""
+        result = self._hands.process(frame)
+        found = getattr(result, "multi_hand_landmarks", None) or []
+        h, w = frame.shape[:2]
+        return [np.array([(p.x * w, p.y * h) for p in hand.landmark], np.float32) for hand in found]

@@ -29,6 +29,7 @@ class FrameMasks:
     core: np.ndarray  # where the user's skin tone applies fully; 0 at the seam, so the edge takes the scene's
     occluded: np.ndarray  # where the selfie's skin was hidden (hair): filled with the scene's skin, in the user's tone
     skin: np.ndarray | None = None  # `sharp` without eyes, brows and lips, where light is measured (halved() adds it)
+    front: np.ndarray | None = None  # the scene's own hands in front of the face: the scene shows there, untouched
 
 
 def polygon_mask(shape: tuple[int, int], pts: np.ndarray, scale: float) -> np.ndarray:
@@ -65,6 +66,7 @@ def frame_masks(
     eyes_from_scene: bool,
     mouth_grow: float = 0.03,
     keep: np.ndarray | None = None,
+    hands: np.ndarray | None = None,
 ) -> FrameMasks:
     """Masks for the scene face at `points` (478, 2), in region pixels, built at `scale`.
 
@@ -78,6 +80,8 @@ def frame_masks(
     * With `eyes_from_scene` (the selfie's eyes are not clearly open) the eyes do too.
     * `keep` (float32, `shape`) is the selfie's occluder map warped to the scene: hair
       across the forehead is 0 there, so the scene's skin fills in, toned to the user's.
+    * `hands` (k, 21, 2), region pixels: the scene's hands this frame. In front of the face
+      they stay the scene's own, untoned; pasted over, they showed through as a ghost.
     """
     f = face_px * scale
     oval = polygon_mask(shape, points[FACE_OVAL], scale)
@@ -99,7 +103,35 @@ def frame_masks(
     if keep is not None:
         sharp *= keep
         occluded = outer * (1.0 - keep)
-    return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded)
+    front = None
+    if hands is not None:
+        front = hands_mask(hands, shape, scale)
+        sharp = sharp * (1.0 - front)
+    return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded, front=front)
+
+
+# mediapipe's hand: the palm's outline, then each finger from its knuckle to its tip.
+PALM = np.array([0, 1, 5, 9, 13, 17], dtype=np.int32)
+FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+FINGER_WIDTH = 0.45  # a finger's width, as a share of the knuckle spacing (index to middle)
+HAND_MARGIN = 0.25  # the mask reaches this share of the knuckle spacing past the landmarks
+
+
+def hands_mask(hands: np.ndarray, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """float32 (h, w) in [0, 1]: the hands `hands` (k, 21, 2) drawn as palm and fingers at `scale`.
+
+    Drawn from the skeleton, not a convex hull: the face between spread fingers stays swapped."""
+    mask = np.zeros(shape, np.uint8)
+    spacing = 1.0
+    for hand in hands:
+        pts = (hand.astype(np.float64) + 0.5) * scale - 0.5
+        spacing = max(1.0, float(np.linalg.norm(pts[5] - pts[9])))
+        width = max(1, int(round(FINGER_WIDTH * spacing)))
+        cv2.fillPoly(mask, [np.round(cv2.convexHull(pts[PALM].astype(np.float32))).astype(np.int32)], 255)
+        for finger in FINGERS:
+            line = np.round(pts[list(finger)]).astype(np.int32)
+            cv2.polylines(mask, [line], False, 255, thickness=width, lineType=cv2.LINE_AA)
+    return soft_region(mask, HAND_MARGIN * spacing, 0.15 * spacing)
 
 
 def features_mask(points: np.ndarray, shape: tuple[int, int], scale: float, f: float) -> np.ndarray:
@@ -127,4 +159,5 @@ def halved(masks: FrameMasks, points: np.ndarray, scale: float, face_px: float) 
     half_scale = scale * size[0] / w
     features = features_mask(points, (size[1], size[0]), half_scale, face_px * half_scale)
     return FrameMasks(outer=half(masks.outer), sharp=sharp, core=half(masks.core),
-                      occluded=half(masks.occluded), skin=sharp * (1.0 - features))
+                      occluded=half(masks.occluded), skin=sharp * (1.0 - features),
+                      front=None if masks.front is None else half(masks.front))

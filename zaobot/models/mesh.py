@@ -36,6 +36,7 @@ from zaobot.models.selfie_face import locate_face, yaw
 from zaobot.models.shape import reshaped, resting_shape, shape_offsets
 from zaobot.models.tone import ToneDeltas, tone_deltas
 from zaobot.models.topology import FACE_OVAL, WARP_TRIANGLES, eye_openness, five_keypoints, mouth_gap, warp_points
+from zaobot.models.tracking import SceneAnalysis
 from zaobot.models.warp import fit_affine, rasterise, upsample_maps
 
 SOURCE_FACE_MAX_PX = 512  # larger selfie faces are downscaled to this face width
@@ -203,13 +204,14 @@ def grid_roi(roi: tuple[int, int, int, int], frame_size: tuple[int, int]) -> tup
 
 
 def region_masks(points: np.ndarray, size: tuple[int, int], source: MeshSource,
-                 keep: np.ndarray | None = None) -> tuple[FrameMasks, float]:
-    """The masks for a face region of `size` (W, H) with region landmarks `points`, and their scale."""
+                 keep: np.ndarray | None = None, hands: np.ndarray | None = None) -> tuple[FrameMasks, float]:
+    """The masks for a face region of `size` (W, H) with region landmarks `points` (and the scene's
+    hands there, if any), and their scale."""
     shape, scale = reduced_shape(size)
     grow = MOUTH_SPILL[0] + (MOUTH_SPILL[1] * source.mouth_gap if source.mouth_open else 0.0)
     return frame_masks(points, shape, shape[1] / size[0], face_width(points),
                        mouth_from_scene=mouth_from_scene(points, source), mouth_grow=grow,
-                       eyes_from_scene=not source.eyes_open, keep=keep), scale
+                       eyes_from_scene=not source.eyes_open, keep=keep, hands=hands), scale
 
 
 def _apply_affine(affine: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -228,8 +230,9 @@ class _ClipState:
 
 
 def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSource, timer: StageTimer,
-              state: _ClipState | None = None) -> np.ndarray:
-    """Swap `source` onto the face at `landmarks` (478, 2) in `frame` (H, W, 3) uint8 RGB."""
+              state: _ClipState | None = None, hands: np.ndarray | None = None) -> np.ndarray:
+    """Swap `source` onto the face at `landmarks` (478, 2) in `frame` (H, W, 3) uint8 RGB; the scene's
+    `hands` (k, 21, 2) in this frame, if any, stay in front."""
     if landmarks is None:
         return frame
     roi = face_roi(landmarks, (frame.shape[1], frame.shape[0]))
@@ -257,7 +260,8 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
     with timer.stage("blend"):
         scene_roi = frame[y0:y1, x0:x1]
         keep = warped_small[..., 3].astype(np.float32) * (1.0 / 255.0)
-        masks, _ = region_masks(pts, size, source, keep)
+        near = None if hands is None else hands - np.array([x0, y0], dtype=np.float32)
+        masks, _ = region_masks(pts, size, source, keep, near)
         face_small = np.ascontiguousarray(warped_small[..., :3])
         scene_small = cv2.resize(scene_roi, small, interpolation=cv2.INTER_AREA)
         smoothed = state.scene_mean if state is not None else None
@@ -276,7 +280,10 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
         # frequency (a itself comes from the reduced scale), so it is formed small and upsampled
         # with a; full resolution then only blends uint8 and adds.
         alpha = masks.sharp[..., None]
-        tone = cv2.resize(deltas.scene + alpha * (deltas.face - deltas.scene), size, interpolation=cv2.INTER_LINEAR)
+        small_tone = deltas.scene + alpha * (deltas.face - deltas.scene)
+        if masks.front is not None:
+            small_tone *= (1.0 - masks.front)[..., None]  # the scene's hand keeps its own colour
+        tone = cv2.resize(small_tone, size, interpolation=cv2.INTER_LINEAR)
         a = cv2.resize(masks.sharp, size, interpolation=cv2.INTER_LINEAR)
         mixed = cv2.blendLinear(cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB), scene_roi, a, 1.0 - a)
         # The decoded frame is ours alone: write the face region in place instead of copying 2.7 MB.
@@ -302,18 +309,20 @@ class MeshEngine:
         return swap_face(frame, landmarks, source, timer)
 
     def swap_stream(self, pairs: Iterator[tuple[np.ndarray, np.ndarray | None]], source: MeshSource,
-                    timer: StageTimer, track: np.ndarray | None = None) -> Iterator[np.ndarray]:
-        """Frames of one clip in order, with the scene's tone smoothed over time.
+                    timer: StageTimer, analysis: SceneAnalysis | None = None) -> Iterator[np.ndarray]:
+        """All frames of one clip in order, with the scene's tone smoothed over time.
 
-        track: the scene's landmarks in the frames where its face is present (T, 478, 2); with
-        it, the face takes the user's proportions on the actor's resting shape (shape.py)."""
+        With the scene's `analysis`, the face takes the user's proportions on the actor's
+        resting shape (shape.py), and the scene's hands stay in front of it."""
         state = _ClipState()
+        track = None if analysis is None else analysis.landmarks[analysis.present]
         if track is not None and len(track):
             state.rest = resting_shape(track)
             state.offsets = shape_offsets(source.points, state.rest, hold_mouth=True,
                                           hold_eyes=not source.eyes_open, mouth_open=source.mouth_open)
-        for frame, landmarks in pairs:
-            yield swap_face(frame, landmarks, source, timer, state)
+        for index, (frame, landmarks) in enumerate(pairs):
+            hands = None if analysis is None else analysis.hands_at(index)
+            yield swap_face(frame, landmarks, source, timer, state, hands)
 
     def close(self) -> None:
         self._analyzer.close()
