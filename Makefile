@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test bench quality assets clean
+.PHONY: install demo test lint bench quality assets clean
 
 install: $(STAMP)
 
@@ -22,6 +22,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# ruff and mypy, configured in pyproject.toml; CI runs this before the tests.
+lint: $(STAMP)
+	$(PY) -m ruff check zaobot tests benchmarks scripts
+	$(PY) -m mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/render.py

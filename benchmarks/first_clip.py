@@ -30,9 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.proctree import process_tree  # noqa: E402
+from zaobot.config import BUNDLED_ASSETS_DIR  # noqa: E402
+
 from tests.fake_telegram import FakeTelegram  # noqa: E402
 from tests.telegram_harness import Bot  # noqa: E402
-from zaobot.config import BUNDLED_ASSETS_DIR  # noqa: E402
 
 USER = 4242
 
@@ -112,8 +113,8 @@ def main() -> None:
         ratios.append(ratio)
         print(f"  first {seen[0]:.2f} s, median of the next {args.later} {statistics.median(seen[1:]):.2f} s: "
               f"ratio {ratio['seen']:.2f} (render only {ratio['render']:.2f}, CPU {ratio['cpu']:.2f})", flush=True)
-    print("first/later ratio per round (seen by the user): "
-          + ", ".join(f"{r['seen']:.2f}" for r in ratios) + f"; median {statistics.median(r['seen'] for r in ratios):.2f}")
+    print("first/later ratio per round (seen by the user): " + ", ".join(f"{r['seen']:.2f}" for r in ratios)
+          + f"; median {statistics.median(r['seen'] for r in ratios):.2f}")
     print("first/later CPU ratio per round: " + ", ".join(f"{r['cpu']:.2f}" for r in ratios)
           + f"; median {statistics.median(r['cpu'] for r in ratios):.2f}")
     verdict = "OK" if statistics.median(r["seen"] for r in ratios) <= 1.2 else "over the 20% goal"

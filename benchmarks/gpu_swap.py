@@ -66,7 +66,8 @@ def main() -> None:
 
             channels, layers = (256, 9) if (gpu or args.full) else (64, 4)
             models = build_models_dir(Path(tmp) / "models", "full", channels=channels, layers=layers)
-            what = f"synthetic stand-in ({channels} ch x {layers} conv layers, ~{standin_gflops(channels, layers):.0f} GFLOP/face)"
+            what = (f"synthetic stand-in ({channels} ch x {layers} conv layers, "
+                    f"~{standin_gflops(channels, layers):.0f} GFLOP/face)")
         else:
             what = f"operator models in {models}"
         settings = Settings(engine="inswapper", models_dir=models, data_dir=Path(tmp) / "data")

@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.proctree import process_tree  # noqa: E402
+from zaobot.config import BUNDLED_ASSETS_DIR  # noqa: E402
+
 from tests.fake_telegram import FakeTelegram  # noqa: E402
 from tests.telegram_harness import Bot  # noqa: E402
-from zaobot.config import BUNDLED_ASSETS_DIR  # noqa: E402
 
 FIRST_USER = 700_000
 ANSWERS = ("sendMessage", "sendVideo", "editMessageText", "sendDocument")
@@ -156,16 +157,19 @@ def main() -> None:
     kinds = Counter(what for _, what, _ in actions)
     rss = [mb for _, mb in sampler.samples]
     print(f"machine: {os.cpu_count()} CPUs; {args.users} users, {args.minutes:g} min at ~{args.rate:g} actions/s")
-    print(f"actions: {dict(kinds)}; SIGKILL {'at ' + str(round(killed_at - actions[0][2])) + ' s' if killed_at else 'never'}")
+    killed = f"at {round(killed_at - actions[0][2])} s" if killed_at else "never"
+    print(f"actions: {dict(kinds)}; SIGKILL {killed}")
     print(f"clips sent: {len(videos)}; jobs by status at the end: {statuses}")
     print(f"users whose last action got no answer: {len(unanswered)} {unanswered[:10]}")
     print(f"job ids sent more than once: {len(duplicated)} {list(duplicated.items())[:5]}")
     print(f"plaintext files left in $ZAOBOT_DATA_DIR/tmp: {len(scratch)} {scratch[:5]}")
-    print(f"encrypted files without a row: {len(on_disk - referenced)}; rows without a file: {len(referenced - on_disk)}")
+    print(f"encrypted files without a row: {len(on_disk - referenced)}; "
+          f"rows without a file: {len(referenced - on_disk)}")
     if rss:
         third = max(1, len(rss) // 3)
         print(f"RSS of serve + worker: median {statistics.median(rss):.0f} MB, max {max(rss):.0f} MB; "
-              f"first third median {statistics.median(rss[:third]):.0f} MB, last third {statistics.median(rss[-third:]):.0f} MB")
+              f"first third median {statistics.median(rss[:third]):.0f} MB, "
+              f"last third {statistics.median(rss[-third:]):.0f} MB")
     ok = not unanswered and not duplicated and not scratch and not (on_disk - referenced)
     print("verdict:", "OK" if ok else "PROBLEMS (see above)")
     per_user = defaultdict(int)

@@ -27,8 +27,8 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -36,10 +36,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from zaobot.media import watermark as wm  # noqa: E402
 from zaobot.media.label import burn_label, make_label  # noqa: E402
 from zaobot.media.scenes import Scene  # noqa: E402
 from zaobot.media.video import ClipWriter, probe, read_frames  # noqa: E402
-from zaobot.media import watermark as wm  # noqa: E402
 
 WATERMARK_ID = "5a0b07c0ffee1234"
 SECRET = "benchmark-secret-" + "b" * 40

@@ -14,8 +14,9 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -62,7 +63,7 @@ class FakeTelegram:
     def file_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
-    def start(self) -> "FakeTelegram":
+    def start(self) -> FakeTelegram:
         app = Starlette(routes=[Route("/bot{token}/{method}", self._api, methods=["GET", "POST"]),
                                 Route("/file/bot{token}/{path:path}", self._file)])
         self._server, self._thread = serve_in_thread(app, self.port)
@@ -102,7 +103,8 @@ class FakeTelegram:
         file_id = f"photo{next(self._ids)}"
         self.files[file_id] = data
         size = len(data) if claimed_size is None else claimed_size
-        photo = [{"file_id": file_id + "s", "file_unique_id": file_id + "s", "width": 90, "height": 90, "file_size": 100},
+        photo = [{"file_id": file_id + "s", "file_unique_id": file_id + "s", "width": 90, "height": 90,
+                  "file_size": 100},
                  {"file_id": file_id, "file_unique_id": file_id, "width": 800, "height": 800, "file_size": size}]
         fields: dict[str, Any] = {"photo": photo}
         if caption:

@@ -52,7 +52,7 @@ class FakeWeChat:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FakeWeChat":
+    def start(self) -> FakeWeChat:
         app = Starlette(routes=[Route("/cgi-bin/token", self._token),
                                 Route("/cgi-bin/media/get", self._media_get),
                                 Route("/cgi-bin/media/upload", self._upload, methods=["POST"]),
@@ -86,7 +86,8 @@ class FakeWeChat:
             with self._lock:
                 items = self.sent[since:]
             for item in items:
-                if item.touser == touser and item.msgtype == msgtype and needle in json.dumps(item.body, ensure_ascii=False):
+                if (item.touser == touser and item.msgtype == msgtype
+                        and needle in json.dumps(item.body, ensure_ascii=False)):
                     return item
             time.sleep(0.05)
         raise AssertionError(f"no {msgtype} to {touser} containing {needle!r}; sent: "

@@ -27,7 +27,7 @@ class Bot:
         self.proc: subprocess.Popen | None = None
         self.args: list[str] = []  # extra `zaobot serve` arguments, e.g. ["-v"]
 
-    def start(self) -> "Bot":
+    def start(self) -> Bot:
         since = self.fake.mark()
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "zaobot", "serve", *self.args], env=self.env,

@@ -12,6 +12,7 @@ from zaobot.handlers.core import Conversation
 from zaobot.handlers.events import Event, Reply
 from zaobot.handlers.selfie_check import SelfieChecker
 from zaobot.media.scenes import SceneLibrary
+
 from tests.storage_helpers import make_settings
 
 
@@ -267,7 +268,8 @@ def test_decline_after_agree_revokes_consent_and_says_what_happens_to_the_data(c
     assert fetched == [] and core.store.db["selfies"].count == 0
     assert "agree" in replies[0].text.lower() or replies[0].buttons
     # A first-time decline still says nothing was stored.
-    first = asyncio.run(core.handle(Event(platform="test", user_id="u2", chat_id="c2", kind="callback", text="consent:no")))
+    first = asyncio.run(core.handle(Event(platform="test", user_id="u2", chat_id="c2", kind="callback",
+                                          text="consent:no")))
     assert first[0].text == wording.text("consent.declined", "en")
 
 

@@ -10,6 +10,7 @@ import c2pa
 from zaobot.config import Settings
 from zaobot.media.provenance import DIGITAL_SOURCE, c2pa_status, make_test_chain, sign_in_place
 from zaobot.media.video import probe
+
 from tests.test_render import top_level_boxes
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from zaobot import storage
 from zaobot.storage.purge import STEPS
+
 from tests.storage_helpers import SECRET, make_settings, rows_mentioning, scan_bytes
 
 ROOT = Path(__file__).resolve().parents[1]

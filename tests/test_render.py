@@ -15,6 +15,7 @@ from zaobot.media.video import probe, read_frames
 from zaobot.media.watermark import apply_mark, make_mark
 from zaobot.models.landmarks import face_width
 from zaobot.models.masks import frame_masks
+
 from tests.conftest import WATERMARK_ID, WATERMARK_SECRET
 
 

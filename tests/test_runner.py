@@ -11,6 +11,7 @@ from zaobot import storage
 from zaobot.jobs import worker
 from zaobot.media.video import probe
 from zaobot.media.watermark import detect_clip
+
 from tests.storage_helpers import SECRET, make_settings
 
 

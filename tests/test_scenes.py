@@ -9,8 +9,8 @@ import pytest
 
 from zaobot import errors
 from zaobot.media import scenes as sc
-from zaobot.models import tracking
 from zaobot.media.video import probe
+from zaobot.models import tracking
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_stale_cache_is_refused(added, tmp_path):
     manifest["clip_sha256"] = sc.file_sha256(copy / "clip.mp4")
     (copy / "scene.json").write_text(json.dumps(manifest))
     with pytest.raises(errors.SceneError, match="stale"):
-        sc.Scene.load(copy).analysis
+        _ = sc.Scene.load(copy).analysis
 
 
 def test_clip_without_face_is_refused(tmp_path):

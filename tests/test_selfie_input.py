@@ -12,6 +12,7 @@ from PIL import Image
 
 from zaobot import errors
 from zaobot.media.images import decode_image
+
 from tests.conftest import jpeg_bytes
 
 LIMITS = dict(max_bytes=20 * 1024 * 1024, max_pixels=40_000_000)

@@ -10,9 +10,10 @@ import pytest
 
 from zaobot import storage
 from zaobot.consent import consent_hash
-from zaobot.storage.db import schema_version, SCHEMA_VERSION
+from zaobot.storage.db import SCHEMA_VERSION, schema_version
 from zaobot.storage.keys import SecretKeyError, resolve_secret
 from zaobot.storage.store import utcnow
+
 from tests.conftest import jpeg_bytes
 from tests.storage_helpers import make_settings, scan_bytes
 

@@ -352,6 +352,7 @@ def test_restart_with_a_queued_job(lone_fake, tmp_path, demo_selfie_bytes):
         assert b.stop() == 0  # SIGTERM is a clean shutdown
     # Queue a job while the bot is down, as if it had been accepted just before a crash.
     from zaobot import storage
+
     from tests.storage_helpers import make_settings
 
     st = storage.open_store(make_settings(tmp_path / "data"))
@@ -418,7 +419,8 @@ def test_kill_9_while_the_clip_uploads_still_delivers_exactly_one_clip(lone_fake
                 time.sleep(0.2)
             assert restarted.rows("SELECT status FROM jobs")[0]["status"] == "done"
             time.sleep(3)  # nothing else goes out
-            videos = [c for c in fake.calls[since:] if c.method == "sendVideo" and str(c.params["chat_id"]) == str(user)]
+            videos = [c for c in fake.calls[since:]
+                      if c.method == "sendVideo" and str(c.params["chat_id"]) == str(user)]
             assert len(videos) == 1
             # Start-up removed the leftover (a warm-up render of the new process may be writing its own).
             assert [p for p in scratch.iterdir() if job["id"] in p.name] == []
@@ -446,7 +448,8 @@ def test_sigterm_while_a_selfie_is_handled_finishes_it_or_leaves_it_unacknowledg
         fake.release_held()  # that download fails (503); PTB's retry or the next process must cope
         code = own.proc.wait(60)
         assert code == 0
-        answered = [c for c in fake.calls[since:] if c.method == "sendMessage" and str(c.params["chat_id"]) == str(user)]
+        answered = [c for c in fake.calls[since:]
+                    if c.method == "sendMessage" and str(c.params["chat_id"]) == str(user)]
         if not answered:
             restarted = Bot(fake, tmp_path / "data", tmp_path / "serve.log").start()
             try:

@@ -14,6 +14,7 @@ from zaobot.jobs.warmup import WARM_FRAMES
 from zaobot.jobs.worker import SceneCache
 from zaobot.media.scenes import ANALYSIS, SceneLibrary
 from zaobot.models.mesh import MeshEngine
+
 from tests.storage_helpers import make_settings
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from zaobot.media.video import ClipWriter, read_frames
 from zaobot.media.watermark import apply_mark, detect_clip, make_mark
+
 from tests.conftest import WATERMARK_ID, WATERMARK_SECRET
 
 
@@ -213,6 +214,7 @@ def test_payload_code_corrects_noise_and_the_crc_rejects_noise():
 def test_verify_reports_job_user_and_takedown(tmp_path, rendered):
     from zaobot import storage
     from zaobot.verify import verify_clip
+
     from tests.storage_helpers import make_settings
 
     settings = make_settings(tmp_path / "data", secret_key=WATERMARK_SECRET)

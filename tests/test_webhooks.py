@@ -31,7 +31,8 @@ def post(client: TestClient, body: bytes, secret: str = SECRET):
 
 def test_a_valid_update_is_queued_and_bad_ones_get_clear_statuses():
     client, queue = client_and_queue()
-    ok = post(client, b'{"update_id": 7, "message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"}}}')
+    ok = post(client, b'{"update_id": 7, "message": {"message_id": 1, "date": 0, '
+                      b'"chat": {"id": 5, "type": "private"}}}')
     assert ok.status_code == 200 and queue.qsize() == 1
     assert queue.get_nowait().update_id == 7
     assert post(client, b'{"update_id": 8}', secret="wrong").status_code == 403
@@ -54,6 +55,7 @@ def test_serve_refuses_a_webhook_without_a_secret(tmp_path):
 
 def test_serve_refuses_a_damaged_database_with_a_clear_message(tmp_path):
     from zaobot import storage
+
     from tests.storage_helpers import SECRET as STORE_SECRET
     from tests.storage_helpers import make_settings
 

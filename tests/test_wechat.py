@@ -34,7 +34,7 @@ class WeChatBot:
         self.env.pop("TELEGRAM_BOT_TOKEN", None)
         self.url = f"http://127.0.0.1:{self.port}/wechat"
 
-    def start(self) -> "WeChatBot":
+    def start(self) -> WeChatBot:
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "zaobot", "serve"], env=self.env, stdout=log,
                                          stderr=subprocess.STDOUT)
@@ -349,8 +349,8 @@ def test_signed_but_empty_or_senderless_bodies_get_400_and_create_nobody(bot, cl
     assert empty.status_code == 400
     garbage = httpx.post(bot.url, params=_signed_params(client), content=b"<xml><broken", timeout=30)
     assert garbage.status_code == 400
-    senderless = ("<xml><ToUserName>gh_zaobot</ToUserName><CreateTime>1</CreateTime><MsgType>text</MsgType>"
-                  "<Content>hello</Content><MsgId>77</MsgId></xml>").encode()
+    senderless = (b"<xml><ToUserName>gh_zaobot</ToUserName><CreateTime>1</CreateTime><MsgType>text</MsgType>"
+                  b"<Content>hello</Content><MsgId>77</MsgId></xml>")
     r = httpx.post(bot.url, params=_signed_params(client), content=senderless, timeout=30)
     assert r.status_code == 400
     assert bot.rows("SELECT * FROM users WHERE platform_user_id IN ('None', '')") == []

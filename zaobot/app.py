@@ -115,7 +115,8 @@ async def serve(settings: Settings) -> None:
             await set_commands(telegram_app)
             await telegram_app.start()
             if settings.telegram_webhook_url:
-                secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+                secret = (settings.telegram_webhook_secret.get_secret_value()
+                          if settings.telegram_webhook_secret else None)
                 await telegram_app.bot.set_webhook(settings.telegram_webhook_url, secret_token=secret)
             else:
                 await telegram_app.updater.start_polling(poll_interval=0.0, timeout=10,  # type: ignore[union-attr]

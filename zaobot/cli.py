@@ -6,11 +6,11 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from tqdm import tqdm
 
+from zaobot import wording
 from zaobot.config import BUNDLED_ASSETS_DIR, Settings, get_settings
 from zaobot.errors import SceneError, UserFacingError
 
@@ -26,7 +26,7 @@ def setup_logging(verbose: bool = False) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _fail(message: str, code: int = 2) -> "typer.Exit":
+def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(code)
 
@@ -46,7 +46,7 @@ def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, 
         scene = SceneLibrary(settings.scene_dirs).find(scene_keyword)
         engine = create_engine(settings)
     except UserFacingError as err:
-        raise _fail(err.message(lang)) from None  # type: ignore[arg-type]
+        raise _fail(err.message(wording.known_lang(lang))) from None
     except ModelError as err:
         raise _fail(f"cannot use the inswapper engine: {err}") from None
     configured = settings.secret_key.get_secret_value() if settings.secret_key else None
@@ -62,7 +62,7 @@ def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, 
                              crf=settings.video_crf, preset=settings.video_preset, progress=progress,
                              watermark_id=new_watermark_id(), secret=secret)
     except UserFacingError as err:
-        raise _fail(err.message(lang)) from None  # type: ignore[arg-type]
+        raise _fail(err.message(wording.known_lang(lang))) from None
     finally:
         bar.close()
         engine.close()
@@ -74,7 +74,7 @@ def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, 
                f"labelled AI-generated{', C2PA-signed' if signed else ''})")
 
 
-def _audit_cli_render(settings: Settings, result) -> None:  # type: ignore[no-untyped-def]
+def _audit_cli_render(settings: Settings, result) -> None:
     """Operator renders are traceable too: an audit row with the job, watermark and scene (no user)."""
     from zaobot.storage import audit, open_store
 
@@ -91,7 +91,7 @@ def swap(
     scene: str = typer.Option("demo", "--scene", "-s", help="Scene keyword."),
     output: Path = typer.Option(Path("out.mp4"), "--output", "-o", help="Where to write the MP4."),
     lang: str = typer.Option("en", help="Language of messages: en or zh."),
-    engine: Optional[str] = typer.Option(None, "--engine", help="mesh, inswapper or auto (default: ZAOBOT_ENGINE)."),
+    engine: str | None = typer.Option(None, "--engine", help="mesh, inswapper or auto (default: ZAOBOT_ENGINE)."),
 ) -> None:
     """Swap the face in SELFIE into a scene and write a labelled MP4."""
     setup_logging()
@@ -146,7 +146,8 @@ def scenes_add(
 
 @scenes_app.command("refresh")
 def scenes_refresh(
-    keyword: list[str] = typer.Argument(None, help="Scenes to analyse again (default: every scene whose cache is stale)."),
+    keyword: list[str] = typer.Argument(
+        None, help="Scenes to analyse again (default: every scene whose cache is stale)."),
     all_scenes: bool = typer.Option(False, "--all", help="Analyse every scene again, stale or not."),
 ) -> None:
     """Analyse scenes again after an upgrade changed what the analysis holds (e.g. the hands)."""
@@ -256,7 +257,7 @@ app.add_typer(c2pa_app, name="c2pa")
 
 
 @c2pa_app.command("init")
-def c2pa_init(directory: Optional[Path] = typer.Option(None, "--dir", help="Default: $ZAOBOT_DATA_DIR/c2pa")) -> None:
+def c2pa_init(directory: Path | None = typer.Option(None, "--dir", help="Default: $ZAOBOT_DATA_DIR/c2pa")) -> None:
     """Make a self-signed ES256 chain for testing C2PA signing (use a real certificate in production)."""
     from zaobot.media.provenance import make_test_chain
 
@@ -326,7 +327,7 @@ def stats() -> None:
         store.close()
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     app(args=argv)
 
 

@@ -14,7 +14,7 @@ class UserFacingError(Exception):
         self.params = params
         super().__init__(self.message("en"))
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self):
         # Rebuilt from its parameters, so it survives the trip back from a render worker process.
         return (_rebuild, (type(self), self.params))
 

@@ -8,7 +8,7 @@ rendered and scrubbed of the configured secret values before a handler writes it
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 MIN_SECRET_CHARS = 6  # shorter values would scrub ordinary words
 

@@ -9,8 +9,8 @@ time in CPU, taken from the encoder. With one thread each it costs exactly its w
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import cv2
 from threadpoolctl import threadpool_limits

@@ -39,8 +39,8 @@ class VerifyReport:
         elif self.job:
             lines.append("Taken down: no")
         if self.aigc:
-            lines.append(f"Metadata label: AIGC Label={self.aigc.get('Label')} producer={self.aigc.get('ContentProducer')} "
-                         f"produce id={self.aigc.get('ProduceID')}")
+            lines.append(f"Metadata label: AIGC Label={self.aigc.get('Label')} "
+                         f"producer={self.aigc.get('ContentProducer')} produce id={self.aigc.get('ProduceID')}")
         else:
             lines.append("Metadata label: none (stripped or not ours)")
         lines.append(f"C2PA: {self.c2pa}")
@@ -65,7 +65,7 @@ def _user_status(store: Store, user_hash: str | None) -> str:
 def verify_clip(path: Path, store: Store) -> VerifyReport:
     detection = detect_luma(mean_luma(read_frames(path)), store.secret)
     job = takedown = None
-    if detection.found:
+    if detection.found and detection.watermark_id is not None:
         record = render_record(store, detection.watermark_id)
         if record:
             job = {"job_id": record["job_id"], "scene": record["scene"], "at": record["at"],

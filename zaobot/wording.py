@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 Lang = Literal["en", "zh"]
+LANGS: tuple[Lang, ...] = get_args(Lang)
 
 # What makes a selfie work, shown after consent and in /help: each point answers one of the
 # selfie errors below, so users get it right the first time instead of learning it from refusals.
@@ -222,7 +223,8 @@ _CATALOG: dict[str, dict[Lang, str]] = {
     "mod.usage": {"en": "Usage: {usage}", "zh": "用法：{usage}"},
     "mod.done": {"en": "Done: {what}", "zh": "已完成：{what}"},
     "mod.not_found": {"en": "Not found: {what}", "zh": "未找到：{what}"},
-    "mod.paused": {"en": "Paused. New renders are refused; queued ones wait.", "zh": "已暂停：拒绝新任务，排队任务等待。"},
+    "mod.paused": {"en": "Paused. New renders are refused; queued ones wait.",
+                   "zh": "已暂停：拒绝新任务，排队任务等待。"},
     "mod.resumed": {"en": "Resumed.", "zh": "已恢复。"},
     "label.visible": {
         "en": "AI生成 · AI-generated",
@@ -236,6 +238,14 @@ def text(key: str, lang: Lang = "en", **params: object) -> str:
     entry = _CATALOG[key]
     template = entry.get(lang) or entry["en"]
     return template.format(**params)
+
+
+def known_lang(code: str | None) -> Lang:
+    """`code` itself when the catalog is written in that language, else English (exact match only)."""
+    for lang in LANGS:
+        if code == lang:
+            return lang
+    return "en"
 
 
 def keys() -> list[str]:

@@ -72,7 +72,7 @@ class Conversation:
                 return await self._handle(event)
             except (sqlite3.OperationalError, OSError) as err:  # a full disk, a database locked too long
                 log.error("could not handle a %s event: %s: %s", event.kind, type(err).__name__, err)
-                lang = event.language if event.language in ("en", "zh") else "en"
+                lang = wording.known_lang(event.language)
                 return [Reply(wording.text("bot.try_again", lang))]
 
     def _lock(self, key: tuple[str, str]) -> asyncio.Lock:
@@ -83,7 +83,7 @@ class Conversation:
         return lock
 
     async def _handle(self, event: Event) -> list[Reply]:
-        lang = event.language if event.language in ("en", "zh") else "en"
+        lang = wording.known_lang(event.language)
         t = lambda key, **kw: wording.text(key, lang, **kw)  # noqa: E731
         if event.kind == "command" and self.moderation.handles(event.command):
             if event.authenticated and event.user_id in self.settings.moderators(event.platform):
@@ -353,7 +353,7 @@ class Conversation:
                             audit_d=f"{s.audit_retention_days:g}")
 
     @staticmethod
-    async def _safe(coro) -> None:  # type: ignore[no-untyped-def]
+    async def _safe(coro) -> None:
         try:
             await coro
         except Exception:  # noqa: BLE001 - status edits and chat actions are best effort

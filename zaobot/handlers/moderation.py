@@ -26,7 +26,7 @@ class Moderation:
     COMMANDS = frozenset({"stats", "queue", "takedown", "ban", "unban", "purge", "reports", "resolve", "pause",
                           "resume", "verify"})
 
-    def __init__(self, core: "Conversation") -> None:
+    def __init__(self, core: Conversation) -> None:
         self.core = core
 
     def handles(self, command: str) -> bool:
@@ -95,10 +95,10 @@ class Moderation:
             return [Reply(wording.text("mod.paused" if event.command == "pause" else "mod.resumed", lang))]
         return []
 
-    async def _verify(self, clip: bytes):  # type: ignore[no-untyped-def]
+    async def _verify(self, clip: bytes):
         from zaobot.verify import verify_clip
 
-        def run(store):  # type: ignore[no-untyped-def]
+        def run(store):
             with store.media.scratch.holding(clip, "verify") as path:
                 return verify_clip(path, store)
 

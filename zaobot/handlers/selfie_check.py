@@ -6,8 +6,8 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 from zaobot.config import BUNDLED_ASSETS_DIR, Settings
 from zaobot.media.images import decode_image, without_metadata

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ChatAction
@@ -64,7 +65,7 @@ class TelegramOutbox:
         if reply.video is not None:
             data = reply.video.read_bytes()
 
-            async def call():  # type: ignore[no-untyped-def]
+            async def call():
                 return await bot.send_video(
                     chat_id, video=InputFile(data, filename="zaobot.mp4"), caption=reply.text or None,
                     width=reply.width, height=reply.height,
@@ -73,11 +74,11 @@ class TelegramOutbox:
         elif reply.document is not None:
             name, payload = reply.document
 
-            async def call():  # type: ignore[no-untyped-def]
+            async def call():
                 return await bot.send_document(chat_id, document=InputFile(payload, filename=name),
                                                caption=reply.text or None)
         else:
-            async def call():  # type: ignore[no-untyped-def]
+            async def call():
                 return await bot.send_message(chat_id, reply.text, reply_markup=markup)
         message = await with_retries(call)
         return str(message.message_id)
@@ -150,7 +151,7 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                                          file_size=media[1] if media else None, **_base(update)))
 
 
-def _media_of(message) -> tuple[str, int | None] | None:  # type: ignore[no-untyped-def]
+def _media_of(message) -> tuple[str, int | None] | None:
     """(file_id, size) of a photo, video or document in a message."""
     if message.photo:
         item = message.photo[-1]  # the largest size
@@ -161,7 +162,7 @@ def _media_of(message) -> tuple[str, int | None] | None:  # type: ignore[no-unty
     return None
 
 
-def _fetcher(context: ContextTypes.DEFAULT_TYPE, file_id: str):  # type: ignore[no-untyped-def]
+def _fetcher(context: ContextTypes.DEFAULT_TYPE, file_id: str):
     async def fetch() -> bytes:
         tg_file = await with_retries(lambda: context.bot.get_file(file_id))
         return bytes(await tg_file.download_as_bytearray())

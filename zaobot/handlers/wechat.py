@@ -391,7 +391,7 @@ class WeChatWebhook:
             except Exception:  # noqa: BLE001
                 log.warning("wechat customer-service send failed", exc_info=True)
 
-    def _spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
+    def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -17,18 +17,28 @@ import math
 import multiprocessing
 import threading
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Any
 
 from zaobot.config import Settings
 from zaobot.errors import SelfieError, UnknownScene
 from zaobot.jobs.warmup import WarmReport
 from zaobot.jobs.worker import JobCancelled, init_worker, ready, render_job
-from zaobot.storage import (JobGone, Store, attach_output, get_job, owner_hash, queue, selfie_file, set_status,
-                            undelivered_jobs)
+from zaobot.storage import (
+    JobGone,
+    Store,
+    attach_output,
+    get_job,
+    owner_hash,
+    queue,
+    selfie_file,
+    set_status,
+    undelivered_jobs,
+)
 from zaobot.storage.jobs import ACTIVE, JobStatus
 from zaobot.storage.media import TamperedFile
 from zaobot.storage.store import in_thread
@@ -44,7 +54,7 @@ class RunnerHooks:
     """How the runner reports back to the conversation core."""
 
     on_progress: Callable[[dict, int, int], Awaitable[None]]
-    on_done: Callable[[dict], Awaitable[None]]
+    on_done: Callable[[dict], Coroutine[Any, Any, None]]  # a coroutine: resume_deliveries runs it as a task
     on_failed: Callable[[dict, str, dict[str, object]], Awaitable[None]]  # job, wording key, its parameters
 
 
@@ -154,7 +164,7 @@ class JobRunner:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             try:

@@ -61,7 +61,7 @@ class _Worker:
     engine: Engine
     media: MediaStore
     scenes: SceneCache
-    progress: "Queue[Message] | None"
+    progress: Queue[Message] | None
     warm: WarmReport | None = None
 
 
@@ -69,7 +69,7 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def init_worker(settings: Settings, secret: str, progress: "Queue[Message] | None") -> None:
+def init_worker(settings: Settings, secret: str, progress: Queue[Message] | None) -> None:
     """Load the engine and warm up before the process takes its first job: a job submitted
     meanwhile waits in the pool's queue, and the event loop is never involved."""
     global _worker

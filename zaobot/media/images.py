@@ -81,12 +81,12 @@ def decode_image(
             raise AnimatedImage()
         try:
             image.load()
-            image = ImageOps.exif_transpose(image)
-            rgb = _to_8bit(image).convert("RGB")
+            upright = ImageOps.exif_transpose(image)
+            rgb = _to_8bit(upright).convert("RGB")
         except Exception:  # noqa: BLE001 - truncated or malformed pixel data
             raise CorruptImage() from None
     long_side = max(rgb.size)
     if long_side > work_long_side:
         scale = work_long_side / long_side
-        rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.LANCZOS)
+        rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.Resampling.LANCZOS)
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))

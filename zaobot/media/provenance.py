@@ -28,7 +28,7 @@ def make_test_chain(directory: Path, organisation: str = "zaobot test operator")
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     root_key = ec.generate_private_key(ec.SECP256R1())
     root_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
                            x509.NameAttribute(NameOID.COMMON_NAME, f"{organisation} root CA")])

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Iterator
 
 import av
 import numpy as np
@@ -62,6 +62,12 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
             yield frame.to_ndarray(format="rgb24")
 
 
+def _dts(packet: av.Packet) -> int:
+    """A packet's decode timestamp; ClipWriter keeps only audio packets that have one."""
+    assert packet.dts is not None
+    return packet.dts
+
+
 class ClipWriter:
     """Encode RGB frames to H.264 and copy (or encode) the audio, interleaved by time."""
 
@@ -75,7 +81,7 @@ class ClipWriter:
         crf: int = 23,
         preset: str = "veryfast",
         audio_from: Path | None = None,
-        metadata: dict[str, object] | None = None,
+        metadata: Mapping[str, object] | None = None,
         max_bitrate: int | None = None,
         bitrate: int | None = None,
     ) -> None:
@@ -91,7 +97,7 @@ class ClipWriter:
         self._video.width = width
         self._video.height = height
         self._video.pix_fmt = "yuv420p"
-        options = {"preset": preset, "profile": "high"}
+        options: dict[str, object] = {"preset": preset, "profile": "high"}
         if bitrate:  # average bitrate, capped: used to fit a size limit
             self._video.bit_rate = bitrate
             options.update({"maxrate": str(bitrate), "bufsize": str(bitrate)})
@@ -122,14 +128,14 @@ class ClipWriter:
         self._audio_in = container
         self._audio_out = self._out.add_stream_from_template(in_stream)
         self._audio_packets = [p for p in container.demux(in_stream) if p.dts is not None and p.size > 0]
-        self._audio_packets.sort(key=lambda p: p.dts)
+        self._audio_packets.sort(key=_dts)
         self._audio_pos = 0
 
     def _mux_audio_until(self, seconds: float | None) -> None:
         assert self._audio_out is not None
         while self._audio_pos < len(self._audio_packets):
             packet = self._audio_packets[self._audio_pos]
-            if seconds is not None and float(packet.dts * packet.time_base) > seconds:
+            if seconds is not None and float(_dts(packet) * packet.time_base) > seconds:
                 break
             packet.stream = self._audio_out
             self._out.mux(packet)
@@ -144,8 +150,10 @@ class ClipWriter:
     def write(self, rgb: np.ndarray) -> None:
         """Append one RGB uint8 (H, W, 3) frame."""
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame.pts = int(round(self._index / float(self._fps) / self._video.time_base))
-        frame.time_base = self._video.time_base
+        time_base = self._video.time_base
+        assert time_base is not None  # set in __init__
+        frame.pts = int(round(self._index / float(self._fps) / time_base))
+        frame.time_base = time_base
         self._index += 1
         self._mux_video(self._video.encode(frame))
 
@@ -167,7 +175,7 @@ class ClipWriter:
         # Keep the audio no longer than the video, so the clip lasts as long as the scene.
         video_end = self._index / float(self._fps)
         self._audio_packets = [
-            p for p in self._audio_packets[self._audio_pos:] if float(p.dts * p.time_base) < video_end
+            p for p in self._audio_packets[self._audio_pos:] if float(_dts(p) * p.time_base) < video_end
         ]
         self._audio_pos = 0
         self._mux_audio_until(None)
@@ -184,7 +192,7 @@ class ClipWriter:
             self._audio_in.close()
         self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "ClipWriter":
+    def __enter__(self) -> ClipWriter:
         return self
 
     def __exit__(

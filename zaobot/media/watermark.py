@@ -37,10 +37,10 @@ Design, and why:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 import cv2
 import numpy as np
@@ -315,9 +315,10 @@ def mask_luma(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def mark_amplitude(frame: np.ndarray, mark: Mark, face: np.ndarray | None = None) -> np.ndarray:
     """This frame's amplitude map (grey levels), float32 at the mark's mask resolution."""
-    size = mark.field.shape
-    amp = perceptual_amplitude(mask_luma(frame, size))
-    weight = face_weight(face, size, frame.shape[:2])
+    mh, mw = mark.field.shape
+    height, width = frame.shape[:2]
+    amp = perceptual_amplitude(mask_luma(frame, (mh, mw)))
+    weight = face_weight(face, (mh, mw), (height, width))
     return amp if weight is None else cv2.multiply(amp, weight)
 
 
@@ -553,7 +554,7 @@ def _search(luma: np.ndarray, pilot: np.ndarray) -> tuple[float, float, float, f
                     z = corr / np.sqrt(np.maximum(energy, 1e-12))
                     dy, dx = np.unravel_index(int(np.argmax(z)), z.shape)
                     if z[dy, dx] > best[0]:
-                        best = (float(z[dy, dx]), scale, dx - px / 2, dy - py / 2, kind)
+                        best = (float(z[dy, dx]), scale, float(dx - px / 2), float(dy - py / 2), kind)
     return best
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -34,18 +35,25 @@ class NullTimer(StageTimer):
         yield
 
 
+# What an engine builds from the selfie (MeshSource, InswapperSource): only that engine reads it.
+SourceT = TypeVar("SourceT")
+
+
 @runtime_checkable
-class Engine(Protocol):
-    """prepare_source(selfie) -> Source; swap_frame(frame, scene landmarks, source) -> frame."""
+class Engine(Protocol[SourceT]):
+    """prepare_source(selfie) -> Source; swap_frame(frame, scene landmarks, source) -> frame.
+
+    Generic over the engine's own source type, so that swap_frame takes what prepare_source made;
+    a bare `Engine` (the engine is chosen at run time) is an `Engine[Any]`."""
 
     name: str
 
-    def prepare_source(self, selfie: np.ndarray) -> object:
+    def prepare_source(self, selfie: np.ndarray) -> SourceT:
         """Validate the selfie's face and build what rendering needs; raises SelfieError."""
         ...
 
     def swap_frame(
-        self, frame: np.ndarray, landmarks: np.ndarray | None, source: object, timer: StageTimer
+        self, frame: np.ndarray, landmarks: np.ndarray | None, source: SourceT, timer: StageTimer
     ) -> np.ndarray:
         """One scene frame (H, W, 3) uint8 with the source face swapped onto `landmarks`."""
         ...

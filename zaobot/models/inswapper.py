@@ -8,10 +8,10 @@ frame; batches of aligned crops go through the swapper while the previous batch 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -19,8 +19,8 @@ from zaobot.config import Settings
 from zaobot.models.align import align_matrix, crop, paste_back, paste_mask
 from zaobot.models.engine import StageTimer
 from zaobot.models.landmarks import FaceAnalyzer
-from zaobot.models.selfie_face import locate_face
 from zaobot.models.onnx_session import ModelError, OnnxModel, Port, choose_providers
+from zaobot.models.selfie_face import locate_face
 from zaobot.models.topology import five_keypoints
 
 SWAP_SIZE = 128
@@ -97,7 +97,7 @@ class InswapperEngine:
 
     # ---------------------------------------------------------------- frames
 
-    def _prepare(self, frames: list[np.ndarray], landmarks: list[np.ndarray | None]):  # type: ignore[no-untyped-def]
+    def _prepare(self, frames: list[np.ndarray], landmarks: list[np.ndarray | None]):
         jobs = [(i, align_matrix(lm if lm.shape == (5, 2) else five_keypoints(lm), SWAP_SIZE))
                 for i, lm in enumerate(landmarks) if lm is not None]
         if not jobs:
@@ -110,7 +110,7 @@ class InswapperEngine:
         pred = self.swapper.run(crops, latent)
         return np.clip(pred.transpose(0, 2, 3, 1) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
-    def _paste(self, frames: list[np.ndarray], jobs, faces: np.ndarray | None) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+    def _paste(self, frames: list[np.ndarray], jobs, faces: np.ndarray | None) -> list[np.ndarray]:
         out = list(frames)
         for (i, matrix), face in zip(jobs, faces if faces is not None else []):
             out[i] = paste_back(frames[i], face, matrix, self._mask)

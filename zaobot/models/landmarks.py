@@ -8,8 +8,8 @@ landmarks. Video (scenes): the mesh runs in tracking mode, one instance per clip
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,7 +37,7 @@ class FaceBox:
     def center(self) -> tuple[float, float]:
         return (self.x + self.w / 2, self.y + self.h / 2)
 
-    def iou(self, other: "FaceBox") -> float:
+    def iou(self, other: FaceBox) -> float:
         x1, y1 = max(self.x, other.x), max(self.y, other.y)
         x2 = min(self.x + self.w, other.x + other.w)
         y2 = min(self.y + self.h, other.y + other.h)
@@ -76,7 +76,7 @@ class FaceAnalyzer:
         for solution in (self._full, self._short, self._mesh):
             solution.close()
 
-    def __enter__(self) -> "FaceAnalyzer":
+    def __enter__(self) -> FaceAnalyzer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -131,7 +131,7 @@ class MeshTracker:
     def close(self) -> None:
         self._mesh.close()
 
-    def __enter__(self) -> "MeshTracker":
+    def __enter__(self) -> MeshTracker:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -155,7 +155,7 @@ class HandTracker:
     def close(self) -> None:
         self._hands.close()
 
-    def __enter__(self) -> "HandTracker":
+    def __enter__(self) -> HandTracker:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -23,7 +23,7 @@ class Port:
     shape: tuple[int, ...]
 
 
-def _runtime():  # type: ignore[no-untyped-def]
+def _runtime():
     try:
         import onnxruntime
     except ImportError:
@@ -37,9 +37,9 @@ def choose_providers(prefer_gpu: bool = True, tensorrt: bool = False) -> list[st
     return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
 
 
-def provider_options(providers: list[str], fp16: bool, cache_dir: Path) -> list:  # type: ignore[type-arg]
+def provider_options(providers: list[str], fp16: bool, cache_dir: Path) -> list:
     """Provider list for InferenceSession; TensorRT gets FP16 and an engine cache when asked."""
-    out: list = []  # type: ignore[type-arg]
+    out: list = []
     for name in providers:
         if name == "TensorrtExecutionProvider":
             out.append((name, {"trt_fp16_enable": fp16, "trt_engine_cache_enable": True,
@@ -49,7 +49,7 @@ def provider_options(providers: list[str], fp16: bool, cache_dir: Path) -> list:
     return out
 
 
-def _batch_of_one(model) -> set[str]:  # type: ignore[no-untyped-def]
+def _batch_of_one(model) -> set[str]:
     """Names of the tensors whose leading axis is the batch of one, by shape inference on the
     fixed-batch model: those the graph's inputs lead with."""
     from onnx import shape_inference
@@ -66,7 +66,7 @@ def _batch_of_one(model) -> set[str]:  # type: ignore[no-untyped-def]
     return out
 
 
-def _free_reshape_batch(model, batched: set[str]) -> int:  # type: ignore[no-untyped-def]
+def _free_reshape_batch(model, batched: set[str]) -> int:
     """Fixed-batch exports bake the batch of one into Reshape targets, e.g. [1, 3, 1, 1]. Where the
     reshaped tensor leads with the batch of one (`batched`), that leading 1 becomes 0: "copy this
     axis from the input", which is then the batch. Returns how many shapes were rewritten."""
@@ -152,7 +152,7 @@ class OnnxModel:
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.batch_ok = self._dynamic_batch()
 
-    def _check(self, actual, expected: Sequence[Port], what: str) -> None:  # type: ignore[no-untyped-def]
+    def _check(self, actual, expected: Sequence[Port], what: str) -> None:
         if len(actual) != len(expected):
             raise ModelError(f"{self.name}: expected {len(expected)} {what}, found {len(actual)}")
         for got, want in zip(actual, expected):

@@ -20,14 +20,14 @@ from typing import Literal
 import numpy as np
 
 
-def _helpers():  # type: ignore[no-untyped-def]
+def _helpers():
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     return onnx, TensorProto, helper, numpy_helper
 
 
-def _save(graph, path: Path) -> Path:  # type: ignore[no-untyped-def]
+def _save(graph, path: Path) -> Path:
     onnx, _, helper, _ = _helpers()
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8

@@ -9,9 +9,9 @@ linger in free pages of the file.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import sqlite_utils
 
@@ -20,22 +20,22 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["users"].create(
+    db.table("users").create(
         {"id": int, "platform": str, "platform_user_id": str, "first_seen": str, "language": str,
          "banned": int, "ban_reason": str},
         pk="id", not_null={"platform", "platform_user_id", "first_seen"}, defaults={"banned": 0},
     )
-    db["users"].create_index(["platform", "platform_user_id"], unique=True)
-    db["consents"].create(
+    db.table("users").create_index(["platform", "platform_user_id"], unique=True)
+    db.table("consents").create(
         {"id": int, "user_id": int, "platform": str, "version": str, "text_hash": str,
          "granted_at": str, "revoked_at": str},
         pk="id", foreign_keys=[("user_id", "users", "id")], not_null={"user_id", "version", "granted_at"},
     )
-    db["selfies"].create(
+    db.table("selfies").create(
         {"id": int, "user_id": int, "file": str, "created_at": str, "expires_at": str},
         pk="id", foreign_keys=[("user_id", "users", "id")], not_null={"user_id", "file", "created_at", "expires_at"},
     )
-    db["jobs"].create(
+    db.table("jobs").create(
         {"id": str, "user_id": int, "selfie_id": int, "scene": str, "status": str, "created_at": str,
          "started_at": str, "finished_at": str, "error": str, "output_file": str, "output_expires_at": str,
          "watermark_id": str, "chat_id": str, "platform": str, "language": str, "status_message": str,
@@ -43,55 +43,55 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id", foreign_keys=[("user_id", "users", "id")], not_null={"user_id", "scene", "status", "created_at"},
         defaults={"attempts": 0},
     )
-    db["jobs"].create_index(["user_id"])
-    db["jobs"].create_index(["status"])
-    db["reports"].create(
+    db.table("jobs").create_index(["user_id"])
+    db.table("jobs").create_index(["status"])
+    db.table("reports").create(
         {"id": int, "reporter_id": int, "job_id": str, "reason": str, "status": str, "created_at": str,
          "resolved_at": str, "resolved_by": str},
         pk="id", foreign_keys=[("reporter_id", "users", "id")], not_null={"status", "created_at"},
     )
-    db["takedowns"].create(
+    db.table("takedowns").create(
         {"id": int, "job_id": str, "watermark_id": str, "reason": str, "moderator_hash": str, "created_at": str},
         pk="id", not_null={"job_id", "created_at"},
     )
     # Bans are keyed by the user hash, so a ban outlives the user's own /delete.
-    db["bans"].create(
+    db.table("bans").create(
         {"id": int, "user_hash": str, "platform": str, "reason": str, "moderator_hash": str, "created_at": str,
          "lifted_at": str},
         pk="id", not_null={"user_hash", "created_at"},
     )
-    db["bans"].create_index(["user_hash"])
-    db["deletions"].create(
+    db.table("bans").create_index(["user_hash"])
+    db.table("deletions").create(
         {"id": int, "user_hash": str, "platform": str, "user_row_id": int, "reason": str, "status": str,
          "requested_at": str, "completed_at": str, "step": str, "files": str, "counts": str, "scrub": str},
         pk="id", not_null={"user_hash", "status", "requested_at"},
     )
-    db["audit"].create(
+    db.table("audit").create(
         {"id": int, "at": str, "action": str, "job_id": str, "watermark_id": str, "scene": str, "user_hash": str,
          "actor_hash": str, "detail": str},
         pk="id", not_null={"at", "action"},
     )
     # Operator switches shared by the bot and the workers (e.g. "paused").
-    db["flags"].create({"key": str, "value": str, "updated_at": str}, pk="key")
-    db["audit"].create_index(["job_id"])
-    db["audit"].create_index(["watermark_id"])
-    db["audit"].create_index(["user_hash"])
+    db.table("flags").create({"key": str, "value": str, "updated_at": str}, pk="key")
+    db.table("audit").create_index(["job_id"])
+    db.table("audit").create_index(["watermark_id"])
+    db.table("audit").create_index(["user_hash"])
 
 
 def _v2(db: sqlite_utils.Database) -> None:
     # Webhook deliveries seen lately (WeChat MsgIds, signature nonces): kept across restarts so a
     # retry or a replay after a restart is still recognised. Keys are opaque; rows live minutes.
-    db["seen_requests"].create({"key": str, "seen_at": str}, pk="key", not_null={"seen_at"})
-    db["seen_requests"].create_index(["seen_at"])
+    db.table("seen_requests").create({"key": str, "seen_at": str}, pk="key", not_null={"seen_at"})
+    db.table("seen_requests").create_index(["seen_at"])
 
 
 def _v3(db: sqlite_utils.Database) -> None:
     # Updates being handled: a platform considers an update delivered once fetched, so a crash in
     # mid-handling would lose it. Each is held here until answered and replayed at start-up. The
     # payload names the user, so rows go with the user's /delete (by hash) and after an hour.
-    db["inbox"].create({"key": str, "platform": str, "user_hash": str, "payload": str, "received_at": str},
-                       pk="key", not_null={"platform", "payload", "received_at"})
-    db["inbox"].create_index(["user_hash"])
+    db.table("inbox").create({"key": str, "platform": str, "user_hash": str, "payload": str, "received_at": str},
+                             pk="key", not_null={"platform", "payload", "received_at"})
+    db.table("inbox").create_index(["user_hash"])
 
 
 # Forward migrations, applied in order at start-up. Never edit a released one: append.

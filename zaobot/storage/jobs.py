@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 from zaobot.storage.db import transaction
 from zaobot.storage.moderation import audit
 from zaobot.storage.store import Store, iso, later, utcnow
+
 
 class JobStatus(StrEnum):
     """queued -> running -> rendered (clip stored, not yet sent) -> done (sent, or given up on); or
@@ -44,8 +46,9 @@ def add_selfie(store: Store, user_id: int, data: bytes, *, now: datetime | None 
     name = store.media.put("selfies", data)
     try:
         with transaction(store.db):
-            row = store.db["selfies"].insert({"user_id": user_id, "file": name, "created_at": iso(moment),
-                                              "expires_at": later(moment, hours=store.settings.selfie_ttl_hours)})
+            row = store.db.table("selfies").insert({"user_id": user_id, "file": name, "created_at": iso(moment),
+                                                    "expires_at": later(moment, hours=store.settings.selfie_ttl_hours)})
+            assert row.last_pk is not None  # an insert into a rowid table always sets it
             new_id = int(row.last_pk)
             older = [(r[0], r[1]) for r in store.db.execute(
                 "SELECT id, file FROM selfies WHERE user_id = ? AND id != ? AND id NOT IN "
@@ -84,11 +87,11 @@ class JobGone(Exception):
 
 def create_job(store: Store, user_id: int, scene: str, *, selfie_id: int | None = None, chat_id: str | None = None,
                platform: str | None = None, language: str | None = None, now: datetime | None = None) -> dict:
-    job = {"id": uuid.uuid4().hex, "user_id": user_id, "selfie_id": selfie_id, "scene": scene, "status": JobStatus.QUEUED,
-           "created_at": iso(now or utcnow()), "watermark_id": new_watermark_id(), "chat_id": chat_id,
-           "platform": platform, "language": language, "delivery": "[]", "attempts": 0}
+    job: dict[str, Any] = {"id": uuid.uuid4().hex, "user_id": user_id, "selfie_id": selfie_id, "scene": scene,
+           "status": JobStatus.QUEUED, "created_at": iso(now or utcnow()), "watermark_id": new_watermark_id(),
+           "chat_id": chat_id, "platform": platform, "language": language, "delivery": "[]", "attempts": 0}
     with transaction(store.db):
-        store.db["jobs"].insert(job)
+        store.db.table("jobs").insert(job)
         # Keyed by the user's hash, like a ban: the hourly limit still counts after a /delete.
         audit(store, QUEUED_ACTION, job_id=job["id"], scene=scene, user_hash=owner_hash(store, job),
               now=now)
@@ -113,7 +116,7 @@ def set_status(store: Store, job_id: str, status: str, *, error: str | None = No
     if error is not None:
         fields["error"] = error
     with transaction(store.db):
-        store.db["jobs"].update(job_id, fields)
+        store.db.table("jobs").update(job_id, fields)
 
 
 def attach_output(store: Store, job: dict, user_hash: str, clip: Path, *, now: datetime | None = None) -> str:
@@ -125,7 +128,7 @@ def attach_output(store: Store, job: dict, user_hash: str, clip: Path, *, now: d
             current = get_job(store, job["id"])
             if current is None or current["status"] not in ACTIVE:
                 raise JobGone(job["id"])
-            store.db["jobs"].update(job["id"], {
+            store.db.table("jobs").update(job["id"], {
                 "status": JobStatus.RENDERED, "finished_at": iso(moment), "output_file": name,
                 "output_expires_at": later(moment, hours=store.settings.output_ttl_hours)})
             audit(store, "render", job_id=job["id"], watermark_id=job["watermark_id"], scene=job["scene"],
@@ -139,7 +142,7 @@ def attach_output(store: Store, job: dict, user_hash: str, clip: Path, *, now: d
 def set_status_message(store: Store, job_id: str, message_id: str) -> None:
     """The platform message that shows this job's progress (edited, not re-sent)."""
     with transaction(store.db):
-        store.db["jobs"].update(job_id, {"status_message": message_id})
+        store.db.table("jobs").update(job_id, {"status_message": message_id})
 
 
 def record_delivery(store: Store, job_id: str, message_ids: Iterable[str]) -> None:
@@ -152,7 +155,7 @@ def record_delivery(store: Store, job_id: str, message_ids: Iterable[str]) -> No
         fields: dict[str, object] = {"delivery": json.dumps(delivered)}
         if job["status"] == JobStatus.RENDERED:
             fields["status"] = JobStatus.DONE
-        store.db["jobs"].update(job_id, fields)
+        store.db.table("jobs").update(job_id, fields)
 
 
 def undelivered_jobs(store: Store) -> list[dict]:
@@ -164,7 +167,8 @@ def deliverable(store: Store, job_id: str) -> bool:
     """Only a rendered, not yet delivered clip is sent: never a taken-down, cancelled, expired or
     already delivered one."""
     job = get_job(store, job_id)
-    return bool(job and job["status"] == JobStatus.RENDERED and job["output_file"] and store.media.exists(job["output_file"]))
+    return bool(job and job["status"] == JobStatus.RENDERED and job["output_file"]
+                and store.media.exists(job["output_file"]))
 
 
 def active_jobs(store: Store, user_id: int) -> int:
@@ -201,7 +205,7 @@ def jobs_of(store: Store, user_id: int) -> list[dict]:
     return list(store.db["jobs"].rows_where("user_id = ?", [user_id], order_by="created_at"))
 
 
-def current_status(db: "sqlite_utils.Database", job_id: str) -> str | None:
+def current_status(db: sqlite_utils.Database, job_id: str) -> str | None:
     """A job's status on a bare connection (a render worker polls it to notice a cancel)."""
     row = db.execute("SELECT status FROM jobs WHERE id = ?", [job_id]).fetchone()
     return row[0] if row else None

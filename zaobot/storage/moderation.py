@@ -14,9 +14,9 @@ def audit(store: Store, action: str, *, job_id: str | None = None, watermark_id:
           detail: dict | None = None, now: datetime | None = None) -> None:
     """Append an audit row. Never pass media, names or platform ids in `detail`."""
     with transaction(store.db):
-        store.db["audit"].insert({"at": iso(now or utcnow()), "action": action, "job_id": job_id,
-                                  "watermark_id": watermark_id, "scene": scene, "user_hash": user_hash,
-                                  "actor_hash": actor_hash, "detail": json.dumps(detail or {})})
+        store.db.table("audit").insert({"at": iso(now or utcnow()), "action": action, "job_id": job_id,
+                                        "watermark_id": watermark_id, "scene": scene, "user_hash": user_hash,
+                                        "actor_hash": actor_hash, "detail": json.dumps(detail or {})})
 
 
 def is_banned(store: Store, platform: str, platform_user_id: str) -> bool:
@@ -29,8 +29,8 @@ def ban(store: Store, platform: str, platform_user_id: str, *, reason: str, mode
     h = store.user_hash(platform, platform_user_id)
     moment = iso(now or utcnow())
     with transaction(store.db):
-        store.db["bans"].insert({"user_hash": h, "platform": platform, "reason": reason,
-                                 "moderator_hash": moderator_hash, "created_at": moment, "lifted_at": None})
+        store.db.table("bans").insert({"user_hash": h, "platform": platform, "reason": reason,
+                                       "moderator_hash": moderator_hash, "created_at": moment, "lifted_at": None})
         store.db.execute("UPDATE users SET banned = 1, ban_reason = ? WHERE platform = ? AND platform_user_id = ?",
                          [reason, platform, str(platform_user_id)])
         audit(store, "moderator:ban", user_hash=h, actor_hash=moderator_hash, detail={"reason": reason}, now=now)
@@ -51,8 +51,9 @@ def unban(store: Store, platform: str, platform_user_id: str, *, moderator_hash:
 def report(store: Store, reporter_id: int | None, job_id: str | None, reason: str,
            *, now: datetime | None = None) -> int:
     with transaction(store.db):
-        row = store.db["reports"].insert({"reporter_id": reporter_id, "job_id": job_id, "reason": reason[:1000],
-                                          "status": "open", "created_at": iso(now or utcnow())})
+        row = store.db.table("reports").insert({"reporter_id": reporter_id, "job_id": job_id, "reason": reason[:1000],
+                                                "status": "open", "created_at": iso(now or utcnow())})
+    assert row.last_pk is not None  # an insert into a rowid table always sets it
     return int(row.last_pk)
 
 
@@ -69,7 +70,8 @@ def resolve_report(store: Store, report_id: int, *, moderator_hash: str, now: da
     return cur.rowcount > 0
 
 
-def takedown(store: Store, job_id: str, *, reason: str, moderator_hash: str, now: datetime | None = None) -> dict | None:
+def takedown(store: Store, job_id: str, *, reason: str, moderator_hash: str,
+             now: datetime | None = None) -> dict | None:
     """Delete a job's output for good: it is marked taken_down and can never be delivered again.
 
     Returns the job (with its delivery message ids, so the adapter can delete the
@@ -80,9 +82,9 @@ def takedown(store: Store, job_id: str, *, reason: str, moderator_hash: str, now
         return None
     job = rows[0]
     with transaction(store.db):
-        store.db["jobs"].update(job_id, {"status": "taken_down", "output_file": None, "output_expires_at": None})
-        store.db["takedowns"].insert({"job_id": job_id, "watermark_id": job["watermark_id"], "reason": reason,
-                                      "moderator_hash": moderator_hash, "created_at": iso(now or utcnow())})
+        store.db.table("jobs").update(job_id, {"status": "taken_down", "output_file": None, "output_expires_at": None})
+        store.db.table("takedowns").insert({"job_id": job_id, "watermark_id": job["watermark_id"], "reason": reason,
+                                            "moderator_hash": moderator_hash, "created_at": iso(now or utcnow())})
         audit(store, "moderator:takedown", job_id=job_id, watermark_id=job["watermark_id"], scene=job["scene"],
               actor_hash=moderator_hash, detail={"reason": reason}, now=now)
     if job["output_file"]:

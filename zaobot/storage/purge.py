@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 from zaobot import wording
 from zaobot.storage.db import checkpoint as wal_checkpoint
@@ -99,13 +99,13 @@ def _plan(store: Store, platform: str, platform_user_id: str, reason: str, now: 
                "requested_at": iso(now), "step": "planned", "files": json.dumps(files), "counts": json.dumps(counts),
                # Needed only until the purge completes, to scrub free text; cleared at "done".
                "scrub": str(platform_user_id) if len(str(platform_user_id)) >= MIN_SCRUB else None}
-        pk = store.db["deletions"].insert(row).last_pk
+        pk = store.db.table("deletions").insert(row).last_pk
     return dict(row, id=pk)
 
 
 def _set_step(store: Store, deletion_id: int, step: str) -> None:
     with transaction(store.db):
-        store.db["deletions"].update(deletion_id, {"step": step})
+        store.db.table("deletions").update(deletion_id, {"step": step})
 
 
 def _finish(store: Store, row: dict, checkpoint: Checkpoint,
@@ -145,15 +145,15 @@ def _finish(store: Store, row: dict, checkpoint: Checkpoint,
             for table, column in FREE_TEXT:
                 store.db.execute(f"UPDATE {table} SET {column} = REPLACE({column}, ?, ?) WHERE instr({column}, ?) > 0",
                                  [row["scrub"], SCRUBBED, row["scrub"]])
-        store.db["deletions"].update(row["id"], {"step": "rows"})
+        store.db.table("deletions").update(row["id"], {"step": "rows"})
     for name in late_files:
         store.media.delete(name)
     store.media.scratch.remove(late_scratch)
     checkpoint("rows")
 
     with transaction(store.db):
-        store.db["deletions"].update(row["id"], {"status": "done", "step": "done", "completed_at": iso(now),
-                                                 "files": None, "user_row_id": None, "scrub": None})
+        store.db.table("deletions").update(row["id"], {"status": "done", "step": "done", "completed_at": iso(now),
+                                                       "files": None, "user_row_id": None, "scrub": None})
         action = "purge" if row["reason"] == "user_request" else f"purge:{row['reason']}"
         audit(store, action, user_hash=row["user_hash"], actor_hash=actor_hash,
               detail={"deletion": row["id"], "counts": json.loads(row["counts"])}, now=now)

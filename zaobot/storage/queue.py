@@ -19,8 +19,8 @@ def is_paused(store: Store) -> bool:
 
 def set_paused(store: Store, paused: bool) -> None:
     with transaction(store.db):
-        store.db["flags"].upsert({"key": PAUSED_FLAG, "value": "1" if paused else "0",
-                                  "updated_at": iso(utcnow())}, pk="key")
+        store.db.table("flags").upsert({"key": PAUSED_FLAG, "value": "1" if paused else "0",
+                                        "updated_at": iso(utcnow())}, pk="key")
 
 
 def claim_next(store: Store) -> dict | None:
@@ -30,8 +30,8 @@ def claim_next(store: Store) -> dict | None:
         if not rows:
             return None
         job = rows[0]
-        store.db["jobs"].update(job["id"], {"status": JobStatus.RUNNING, "attempts": (job["attempts"] or 0) + 1,
-                                            "started_at": iso(utcnow())})
+        store.db.table("jobs").update(job["id"], {"status": JobStatus.RUNNING, "attempts": (job["attempts"] or 0) + 1,
+                                                  "started_at": iso(utcnow())})
     return get_job(store, job["id"])
 
 
@@ -42,7 +42,7 @@ def interrupted(store: Store) -> list[dict]:
 
 def requeue(store: Store, job_id: str) -> None:
     with transaction(store.db):
-        store.db["jobs"].update(job_id, {"status": JobStatus.QUEUED})
+        store.db.table("jobs").update(job_id, {"status": JobStatus.QUEUED})
 
 
 def active(store: Store) -> list[dict]:

@@ -64,7 +64,8 @@ def sweep(store: Store, *, now: datetime | None = None) -> SweepResult:
             "DELETE FROM deletions WHERE status = 'done' AND completed_at <= ?", [audit_cutoff]).rowcount
 
     referenced = {r["file"] for r in store.db.query("SELECT file FROM selfies")}
-    referenced |= {r["output_file"] for r in store.db.query("SELECT output_file FROM jobs WHERE output_file IS NOT NULL")}
+    referenced |= {r["output_file"]
+                   for r in store.db.query("SELECT output_file FROM jobs WHERE output_file IS NOT NULL")}
     for row in store.db.query("SELECT files FROM deletions WHERE status = 'pending'"):
         referenced |= set(json.loads(row["files"] or "[]"))
     grace = (moment - ORPHAN_GRACE).timestamp()

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
 
 SCRATCH_MAX_AGE_S = 3600.0  # far longer than any render or upload
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from typing import Callable, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import sqlite_utils
 
@@ -16,11 +17,11 @@ from zaobot.storage.media import MediaStore
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def parse(value: str) -> datetime:
@@ -44,7 +45,7 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def clone(self) -> "Store":
+    def clone(self) -> Store:
         """The same store on a connection of its own, for work on another thread: a shared
         connection would let one thread's statements run inside another thread's transaction."""
         return replace(self, db=connect(self.settings.data_dir))

@@ -23,13 +23,13 @@ def grant_consent(
     with transaction(store.db):
         user = find_user(store, platform, platform_user_id)
         if user is None:
-            store.db["users"].insert({"platform": platform, "platform_user_id": str(platform_user_id),
-                                      "first_seen": moment, "language": language, "banned": 0})
+            store.db.table("users").insert({"platform": platform, "platform_user_id": str(platform_user_id),
+                                            "first_seen": moment, "language": language, "banned": 0})
             user = find_user(store, platform, platform_user_id)
         assert user is not None
-        store.db["consents"].insert({"user_id": user["id"], "platform": platform, "version": CONSENT_VERSION,
-                                     "text_hash": consent_hash(store.settings), "granted_at": moment,
-                                     "revoked_at": None})
+        store.db.table("consents").insert({"user_id": user["id"], "platform": platform, "version": CONSENT_VERSION,
+                                           "text_hash": consent_hash(store.settings), "granted_at": moment,
+                                           "revoked_at": None})
     return user
 
 
