@@ -36,8 +36,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quality_metrics import (Box, IdentityMeter, distance, lighting_correlation, mouth_opening,  # noqa: E402
-                             oval_box, psnr, psnr_total, seam_delta_e, temporal_change)
+from quality_metrics import (  # noqa: E402
+    Box,
+    IdentityMeter,
+    distance,
+    lighting_correlation,
+    mouth_opening,
+    oval_box,
+    psnr,
+    psnr_total,
+    seam_delta_e,
+    temporal_change,
+)
 
 from zaobot.config import Settings  # noqa: E402
 from zaobot.errors import SelfieError  # noqa: E402
@@ -112,7 +122,8 @@ def scene_ref(scene: Scene, meter: IdentityMeter, work: Path, settings: Settings
     return SceneRef(scene, frames, list(read_frames(plain_path)), plain_s, samples, actor)
 
 
-def outside_face_and_label(points: np.ndarray | None, size: tuple[int, int], label: tuple[int, int, int, int]) -> np.ndarray:
+def outside_face_and_label(points: np.ndarray | None, size: tuple[int, int],
+                           label: tuple[int, int, int, int]) -> np.ndarray:
     w, h = size
     keep = np.ones((h, w), bool)
     if points is not None:

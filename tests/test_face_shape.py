@@ -15,8 +15,16 @@ from zaobot.models import shape
 from zaobot.models.engine import NullTimer
 from zaobot.models.landmarks import FaceAnalyzer, face_width
 from zaobot.models.mesh import MeshEngine, build_source
-from zaobot.models.topology import (FACE_OVAL, LEFT_BROW, LEFT_EYE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE,
-                                    WARP_TRIANGLES, warp_points)
+from zaobot.models.topology import (
+    FACE_OVAL,
+    LEFT_BROW,
+    LEFT_EYE,
+    OUTER_LIPS,
+    RIGHT_BROW,
+    RIGHT_EYE,
+    WARP_TRIANGLES,
+    warp_points,
+)
 from zaobot.models.warp import warp_maps
 
 LEFT_IRIS = np.arange(473, 478)
@@ -134,7 +142,8 @@ def test_render_carries_the_users_eye_spacing(astronaut, astronaut_points, demo_
     landmarks = demo_scene.analysis.at(index)
     engine = MeshEngine()
     try:
-        with_shape = next(engine.swap_stream(iter([(frame.copy(), landmarks)]), source, NullTimer(), analysis=demo_scene.analysis))
+        pairs = iter([(frame.copy(), landmarks)])
+        with_shape = next(engine.swap_stream(pairs, source, NullTimer(), analysis=demo_scene.analysis))
         without = next(engine.swap_stream(iter([(frame.copy(), landmarks)]), source, NullTimer()))
     finally:
         engine.close()

@@ -55,13 +55,13 @@ def web_app(settings: Settings, telegram_app: object | None, extra: list[Route] 
             return body
         try:
             data = json.loads(body)
-            update = Update.de_json(data, telegram_app.bot)  # type: ignore[attr-defined]
+            update = Update.de_json(data, telegram_app.bot)  # type: ignore[attr-defined]  # a PTB Application
             if update is None:
                 raise ValueError("empty update")
         except (ValueError, TypeError, KeyError, AttributeError):  # JSONDecodeError is a ValueError
             log.info("telegram webhook: malformed update (%d bytes)", len(body))
             return PlainTextResponse("bad request", status_code=400)
-        await telegram_app.update_queue.put(update)  # type: ignore[attr-defined]
+        await telegram_app.update_queue.put(update)  # type: ignore[attr-defined]  # a PTB Application
         return PlainTextResponse("ok")
 
     return Starlette(routes=[Route("/healthz", health),
@@ -119,7 +119,7 @@ async def serve(settings: Settings) -> None:
                           if settings.telegram_webhook_secret else None)
                 await telegram_app.bot.set_webhook(settings.telegram_webhook_url, secret_token=secret)
             else:
-                await telegram_app.updater.start_polling(poll_interval=0.0, timeout=10,  # type: ignore[union-attr]
+                await telegram_app.updater.start_polling(poll_interval=0.0, timeout=10,  # type: ignore[union-attr]  # built with an updater
                                                          drop_pending_updates=False)
             log.info("telegram: %s", "webhook" if settings.telegram_webhook_url else "long polling")
             await replay_held_updates(telegram_app, store)

@@ -135,7 +135,7 @@ def scenes_add(
         total = probe(clip).frames if clip.is_file() else None
         with tqdm(total=total, unit="frame", desc="analysing", disable=None, file=sys.stderr) as bar:
             scene = add_scene(clip, settings.writable_scenes_dir, keywords=keyword, title=title, license=license,
-                              attribution=attribution, face=face, progress=bar.update,  # type: ignore[arg-type]
+                              attribution=attribution, face=face, progress=bar.update,  # type: ignore[arg-type]  # face: checked against FacePick above
                               detector=scrfd)
     except SceneError as err:
         raise _fail(f"cannot add scene: {err}") from None

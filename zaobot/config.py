@@ -103,4 +103,4 @@ class Settings(BaseSettings):
 
 def get_settings(**overrides: object) -> Settings:
     """Build settings from env/.env, with explicit overrides (CLI flags, tests)."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates the overrides at run time

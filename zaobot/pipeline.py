@@ -5,20 +5,20 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from zaobot.media.images import decode_image
 from zaobot.media.label import Label, burn_label, make_label
 from zaobot.media.scenes import Scene
-from zaobot.models.tracking import SceneAnalysis
 from zaobot.media.video import ClipWriter, read_frames
 from zaobot.media.watermark import MarkStream, make_mark
 from zaobot.models.engine import Engine, StageTimer
+from zaobot.models.tracking import SceneAnalysis
 from zaobot.threads import render_threads
 
 Progress = Callable[[int, int], None]  # (frames done, frames total)
@@ -37,7 +37,7 @@ class RenderResult:
 
 def aigc_metadata(job_id: str, provider: str, scene: Scene) -> dict[str, object]:
     """The MP4 tags that mark the clip as AI-generated (in the spirit of GB 45438-2025)."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     label = {"AIGC": {"Label": 1, "ContentProducer": provider, "ProduceID": job_id, "PropagateID": job_id,
                       "Time": now}}
     return {
@@ -76,7 +76,7 @@ def _decoded(path: Path, timer: StageTimer, depth: int = 8) -> Iterator[np.ndarr
                     if not offer(frame) or frame is done:
                         return
             finally:
-                it.close()  # type: ignore[attr-defined]
+                it.close()  # type: ignore[attr-defined]  # read_frames is a generator
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
             offer(exc)
 
@@ -89,7 +89,7 @@ def _decoded(path: Path, timer: StageTimer, depth: int = 8) -> Iterator[np.ndarr
                 break
             if isinstance(item, BaseException):
                 raise item
-            yield item  # type: ignore[misc]
+            yield item  # type: ignore[misc]  # not the sentinel, not an exception: a frame
     finally:
         stop.set()
         thread.join(timeout=5)
@@ -117,7 +117,7 @@ class _Encoder:
                 continue
             try:
                 with self._timer.stage("encode"):
-                    self._writer.write(frame)  # type: ignore[arg-type]
+                    self._writer.write(frame)  # type: ignore[arg-type]  # not the stop sentinel: a frame
             except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
                 self._error = exc
 
@@ -210,4 +210,4 @@ def swap_selfie(
     rgb = decode_image(selfie, max_bytes=max_bytes, max_pixels=max_pixels)
     source = engine.prepare_source(rgb)
     del rgb, selfie  # only the prepared face is needed from here on
-    return render_scene(source, scene, engine, out_path, **kwargs)  # type: ignore[arg-type]
+    return render_scene(source, scene, engine, out_path, **kwargs)  # type: ignore[arg-type]  # render_scene's keywords, passed through

@@ -190,7 +190,7 @@ class JobRunner:
                 await in_thread(self.store, attach_output, job, owner_hash(self.store, job), path)
             finally:
                 path.unlink(missing_ok=True)
-            self._avg_seconds = 0.7 * self._avg_seconds + 0.3 * float(result["seconds"])  # type: ignore[arg-type]
+            self._avg_seconds = 0.7 * self._avg_seconds + 0.3 * float(result["seconds"])  # type: ignore[arg-type]  # render_job puts a float there
             done = get_job(self.store, job["id"])
             if done is not None:
                 done["_video"] = result

@@ -13,11 +13,11 @@ import hashlib
 import json
 import re
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -98,7 +98,7 @@ class Scene:
                                  keypoints=keypoints, keypoints_present=kp_present, hands=hands)
 
     @classmethod
-    def load(cls, directory: Path) -> "Scene":
+    def load(cls, directory: Path) -> Scene:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
         return cls(
             directory=directory,
@@ -200,7 +200,7 @@ def reanalyse(scene: Scene, progress: Progress | None = None, detector: object |
     """Analyse a scene's clip again (after an upgrade adds to the analysis) and replace its cache.
 
     The clip and manifest stay as they are; the old cache is replaced atomically."""
-    analysis = analyse_frames(read_frames(scene.clip), scene.face, progress, detector)  # type: ignore[arg-type]
+    analysis = analyse_frames(read_frames(scene.clip), scene.face, progress, detector)  # type: ignore[arg-type]  # manifest's face: a FacePick
     save_analysis(scene.directory, analysis, scene.clip_sha256)
     return Scene.load(scene.directory)
 

@@ -20,8 +20,8 @@ benchmarks/quality.py):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -80,7 +80,7 @@ class MeshSource:
         """float32 (478, 2): landmarks in the full-size crop."""
         return self.levels[0].points
 
-    def with_texture(self, rgba: np.ndarray) -> "MeshSource":
+    def with_texture(self, rgba: np.ndarray) -> MeshSource:
         """The same face with another texture of the same layout (for experiments and tests)."""
         return replace(self, levels=pyramid(rgba, self.points))
 
@@ -102,7 +102,7 @@ def build_source(rgb: np.ndarray, points: np.ndarray) -> MeshSource:
     cx0, cy0 = int(max(0, x0 - margin)), int(max(0, y0 - margin))
     cx1, cy1 = int(min(w, x1 + margin + 1)), int(min(h, y1 + margin + 1))
     crop = rgb[cy0:cy1, cx0:cx1]
-    pts = points - np.array([cx0, cy0], dtype=np.float32)
+    pts: np.ndarray = points - np.array([cx0, cy0], dtype=np.float32)
     scale = min(1.0, SOURCE_FACE_MAX_PX / max(1.0, float(x1 - x0)))
     if scale < 1.0:
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -240,12 +240,13 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
         return frame
     x0, y0, x1, y1 = grid_roi(roi, (frame.shape[1], frame.shape[0]))
     size = (x1 - x0, y1 - y0)
-    pts = landmarks - np.array([x0, y0], dtype=np.float32)
+    pts: np.ndarray = landmarks - np.array([x0, y0], dtype=np.float32)
     shape, scale = reduced_shape(size)
     face_px = face_width(pts)
     small = (shape[1], shape[0])
     with timer.stage("swap"):
-        target = pts if state is None or state.offsets is None else reshaped(pts, state.rest, state.offsets)
+        offsets, rest = (None, None) if state is None else (state.offsets, state.rest)
+        target = pts if offsets is None or rest is None else reshaped(pts, rest, offsets)
         raster = rasterise(warp_points(target), WARP_TRIANGLES, shape, (scale, shape[0] / size[1]))
         level = pick_level(source, face_px)
         map_x, map_y = raster.maps(warp_points(level.points))

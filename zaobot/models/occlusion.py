@@ -35,6 +35,11 @@ NOSE_AND_MOUSTACHE = np.array([129, 358, 98, 327, 2, 61, 291, 0], dtype=np.int32
 MOUTH_CORNERS = np.array([61, 291], dtype=np.int32)
 
 
+def _hw(image: np.ndarray) -> tuple[int, int]:
+    """(h, w) of an image, typed as the pair the mask builders take."""
+    return image.shape[0], image.shape[1]
+
+
 def _chroma(rgb: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Cr and Cb, float32, smoothed a little: JPEG's 4:2:0 chroma is blocky and noisy."""
     ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
@@ -50,7 +55,7 @@ def skin_probability(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     reference. The tolerance is wide enough to absorb light whose colour drifts across a face."""
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
     cr, cb = _chroma(rgb, max(0.8, 0.006 * face_px))
-    sample = _sample_mask(cr.shape, points, face_px)
+    sample = _sample_mask(_hw(cr), points, face_px)
     prior = (cr >= PRIOR_CR[0]) & (cr <= PRIOR_CR[1]) & (cb >= PRIOR_CB[0]) & (cb <= PRIOR_CB[1])
     picked = sample & prior if prior[sample].mean() >= 0.25 else sample
     mcr, mcb = float(np.median(cr[picked])), float(np.median(cb[picked]))
@@ -113,10 +118,10 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     skin = skin_probability(rgb, points) if skin is None else skin
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
     luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
-    dark = luma < HAIR_DARKNESS * float(np.median(luma[_sample_mask(luma.shape, points, face_px)]))
+    dark = luma < HAIR_DARKNESS * float(np.median(luma[_sample_mask(_hw(luma), points, face_px)]))
     cr, cb = _chroma(rgb, max(0.8, 0.006 * face_px))
     greyish = np.hypot(cr - 128.0, cb - 128.0) < HAIR_MAX_CHROMA  # grey, white, ash hair; not paint or make-up
-    zone, edge = hair_zone(skin.shape, points)
+    zone, edge = hair_zone(_hw(skin), points)
     candidate = (zone & (((skin < 0.35) & greyish) | dark)).astype(np.uint8) * 255
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks are pores
@@ -133,8 +138,8 @@ def covered_share(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None =
     """Share of the face oval, outside eyes, brows and lips, that is unlike the person's cheeks."""
     skin = skin_probability(rgb, points) if skin is None else skin
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
-    oval = polygon_mask(skin.shape, points[FACE_OVAL], 1.0) > 127
-    area = oval & ~_features(skin.shape, points, max(1, int(0.02 * face_px)))
+    oval = polygon_mask(_hw(skin), points[FACE_OVAL], 1.0) > 127
+    area = oval & ~_features(_hw(skin), points, max(1, int(0.02 * face_px)))
     if area.sum() == 0:
         return 1.0
     return float((skin[area] < 0.35).mean())

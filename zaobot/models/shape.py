@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
+from zaobot.models.topology import FACE_OVAL, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
 
 STRENGTH = 1.0  # share of the user's proportions carried over
 OVAL_FADE = 0.12  # offsets fade to nothing over this distance from the outline, in face widths

@@ -103,7 +103,7 @@ def build_arcface(path: Path, seed: int = 1) -> Path:
 
 def build_models_dir(root: Path, kind: Literal["identity", "tiny", "full"] = "tiny", **kw: object) -> Path:
     """A ZAOBOT_MODELS_DIR laid out like the operator's: inswapper_128.onnx + buffalo_l/w600k_r50.onnx."""
-    build_inswapper(root / "inswapper_128.onnx", kind, **kw)  # type: ignore[arg-type]
+    build_inswapper(root / "inswapper_128.onnx", kind, **kw)  # type: ignore[arg-type]  # kw: build_inswapper's keywords, passed through
     build_arcface(root / "buffalo_l" / "w600k_r50.onnx")
     return root
 

@@ -31,7 +31,8 @@ CHROMA_SHARE = 0.35  # how far the user's mean chroma moves towards the scene fa
 HOLE_LIGHTNESS_SHARE = 0.6  # scene pixels shown through holes (mouth, eyes) move this much to the user's L
 EDGE_SIGMA = 0.05  # low band of the edge blend, a share of the face width
 RELIGHT = 1.0  # how much of the scene's broad shading replaces the selfie's
-SHADING_ORDER = 3  # polynomial order of "broad shading": 3 is ten terms (light from a side, from above, a cheek in shade)
+# Polynomial order of "broad shading": 3 is ten terms (light from a side, from above, a cheek in shade).
+SHADING_ORDER = 3
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,8 @@ def shading(lightness: np.ndarray, weights: np.ndarray, basis: np.ndarray) -> np
         return np.zeros_like(lightness)
     a = basis[sel] * w[sel, None]
     # Normal equations: a 10x10 solve is ten times faster than lstsq's SVD and as exact here.
-    coef = np.linalg.solve(a.T @ a + 1e-6 * np.eye(a.shape[1], dtype=a.dtype), a.T @ (lightness.reshape(-1)[sel] * w[sel]))
+    normal = a.T @ a + 1e-6 * np.eye(a.shape[1], dtype=a.dtype)
+    coef = np.linalg.solve(normal, a.T @ (lightness.reshape(-1)[sel] * w[sel]))
     fit = (basis @ coef).reshape(lightness.shape).astype(np.float32)
     return fit - float((fit * weights).sum() / max(float(weights.sum()), 1e-3))
 
@@ -121,12 +123,13 @@ def tone_deltas(
     difference = scene_lab - face_lab
     edge = _normalised_blur(difference, weights, sigma)
 
-    basis = _basis(weights.shape, weights)
+    basis = _basis((weights.shape[0], weights.shape[1]), weights)
     core = np.empty_like(face_lab)
-    core[..., 0] = RELIGHT * shading(np.ascontiguousarray(difference[..., 0]), masks.sharp if masks.skin is None else masks.skin, basis)
+    skin = masks.sharp if masks.skin is None else masks.skin
+    core[..., 0] = RELIGHT * shading(np.ascontiguousarray(difference[..., 0]), skin, basis)
     core[..., 1:] = CHROMA_SHARE * (scene_mean[1:] - face_mean[1:])
     c = masks.core[..., None]
-    face_delta = to_rgb(face_lab + (1.0 - c) * edge + c * core) - face_rgb.astype(np.float32)
+    face_delta: np.ndarray = to_rgb(face_lab + (1.0 - c) * edge + c * core) - face_rgb.astype(np.float32)
 
     # Where the scene shows through: its mouth and eyes move part of the way to the user's
     # lightness (teeth and eye whites stay light), skin filled in for hair moves all the way.
@@ -137,5 +140,6 @@ def tone_deltas(
     # Filled-in skin takes the user's tone out to the face's edge, not just in the core: the
     # actor's own skin in a patch where the user's hair was would show as a blotch.
     occluded = masks.occluded[..., None]
-    scene_delta = to_rgb(scene_lab + c * (1.0 - occluded) * hole + occluded * fill) - scene_rgb.astype(np.float32)
+    scene_lab = scene_lab + c * (1.0 - occluded) * hole + occluded * fill
+    scene_delta: np.ndarray = to_rgb(scene_lab) - scene_rgb.astype(np.float32)
     return ToneDeltas(face=face_delta, scene=scene_delta), this_scene_mean

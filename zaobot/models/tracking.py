@@ -10,8 +10,9 @@ the swapped face, or it shows through it as a ghost.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, Literal
+from typing import Literal
 
 import numpy as np
 from scipy.signal import savgol_filter
@@ -182,7 +183,7 @@ def analyse_frames(frames: Iterable[np.ndarray], how: FacePick = "largest", prog
         def watched(source: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
             for frame in source:
                 if detector is not None:
-                    per_frame_kps.append([d.keypoints for d in detector.detect(frame)])  # type: ignore[attr-defined]
+                    per_frame_kps.append([d.keypoints for d in detector.detect(frame)])  # type: ignore[attr-defined]  # an SCRFD detector
                 hands.append(_hand_slots(hand_tracker.hands(frame)))
                 yield frame
 
