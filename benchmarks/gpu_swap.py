@@ -62,7 +62,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         models = args.models
         if models is None or model_paths(models)[1] is None:
-            from zaobot.models.standin import build_models_dir
+            from tests.standin import build_models_dir
 
             channels, layers = (256, 9) if (gpu or args.full) else (64, 4)
             models = build_models_dir(Path(tmp) / "models", "full", channels=channels, layers=layers)

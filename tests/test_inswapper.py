@@ -21,8 +21,9 @@ from zaobot.models import StageTimer, create_engine
 from zaobot.models.align import align_matrix, crop
 from zaobot.models.inswapper import InswapperEngine
 from zaobot.models.onnx_session import ModelError
-from zaobot.models.standin import build_arcface, build_models_dir
 from zaobot.models.topology import five_keypoints
+
+from tests.standin import build_arcface, build_models_dir
 
 LIMITS = dict(max_bytes=10**8, max_pixels=10**8)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -32,8 +31,8 @@ def job_store(tmp_path, demo_selfie_bytes):
 def test_render_job_writes_a_watermarked_clip(job_store):
     st, job, selfie_file = job_store
     st.db["jobs"].update(job["id"], {"status": "running"})
-    result = worker.render_job(job["id"], selfie_file, "demo", "zaobot", job["watermark_id"])
-    path = Path(str(result["path"]))
+    result = worker.render_job(job["id"], selfie_file, "demo", job["watermark_id"])
+    path = result.path
     try:
         assert probe(path).frames == 125
         assert detect_clip(path, SECRET).watermark_id == job["watermark_id"]
@@ -46,7 +45,7 @@ def test_cancelled_job_stops_and_leaves_nothing(job_store):
     st.db["jobs"].update(job["id"], {"status": "cancelled"})  # e.g. /delete while it was running
     before = set(threading.enumerate())
     with pytest.raises(worker.JobCancelled):
-        worker.render_job(job["id"], selfie_file, "demo", "zaobot", job["watermark_id"])
+        worker.render_job(job["id"], selfie_file, "demo", job["watermark_id"])
     assert list((st.settings.data_dir / "tmp").iterdir()) == []
     leftover = [t for t in set(threading.enumerate()) - before if t.name.startswith("zaobot-")]
     assert leftover == []

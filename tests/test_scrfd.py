@@ -10,7 +10,8 @@ import numpy as np
 
 from zaobot.media import scenes as sc
 from zaobot.models.scrfd import ScrfdDetector, anchor_centres, load_detector
-from zaobot.models.standin import build_scrfd
+
+from tests.standin import build_scrfd
 
 # One face at the stride-8 cell (x=40, y=22) of a 640 input, i.e. centre (640, 352) in a 1280x720 frame.
 CELL = 22 * 80 + 40

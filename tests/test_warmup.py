@@ -13,6 +13,7 @@ from zaobot.jobs import JobRunner, RunnerHooks
 from zaobot.jobs.warmup import WARM_FRAMES
 from zaobot.jobs.worker import SceneCache
 from zaobot.media.scenes import ANALYSIS, SceneLibrary
+from zaobot.media.video import probe
 from zaobot.models.mesh import MeshEngine
 
 from tests.storage_helpers import make_settings
@@ -64,7 +65,9 @@ def test_runner_warms_its_workers_at_start_and_a_job_sent_meanwhile_waits_behind
         assert list((settings.data_dir / "tmp").iterdir()) == []  # ... into a temp file that is gone
         assert failed == [] and len(done) == 1
         job, warm_when_done = done[0]
-        assert job["status"] == "rendered" and job["_video"]["frames"] == 125 and warm_when_done
+        assert job["status"] == "rendered" and warm_when_done
+        with store.media.decrypted_file(job["output_file"], job["id"]) as clip:
+            assert probe(clip).frames == 125  # the whole clip, stored encrypted
     finally:
         store.close()
 

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from tqdm import tqdm
@@ -13,6 +14,9 @@ from tqdm import tqdm
 from zaobot import wording
 from zaobot.config import BUNDLED_ASSETS_DIR, Settings, get_settings
 from zaobot.errors import SceneError, UserFacingError
+
+if TYPE_CHECKING:
+    from zaobot.pipeline import RenderOutcome
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="zaobot: consent-first face swap.")
 scenes_app = typer.Typer(no_args_is_help=True, help="Manage scenes (clips the face is swapped into).")
@@ -34,7 +38,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, lang: str) -> None:
     from zaobot.media.scenes import SceneLibrary
     from zaobot.models import create_engine
-    from zaobot.pipeline import swap_selfie
+    from zaobot.pipeline import RenderOptions, render_selfie
     from zaobot.storage.jobs import new_watermark_id
     from zaobot.storage.keys import resolve_secret
 
@@ -57,24 +61,20 @@ def _render(settings: Settings, selfie: Path, scene_keyword: str, output: Path, 
         bar.update(done - bar.n)
 
     try:
-        result = swap_selfie(selfie.read_bytes(), scene, engine, output, max_bytes=settings.max_upload_bytes,
-                             max_pixels=settings.max_image_pixels, provider=settings.provider,
-                             crf=settings.video_crf, preset=settings.video_preset, progress=progress,
-                             watermark_id=new_watermark_id(), secret=secret)
+        options = RenderOptions.from_settings(settings, secret)
+        result = render_selfie(selfie.read_bytes(), scene, engine, output, options, watermark_id=new_watermark_id(),
+                               progress=progress)
     except UserFacingError as err:
         raise _fail(err.message(wording.known_lang(lang))) from None
     finally:
         bar.close()
         engine.close()
-    from zaobot.media.provenance import sign_in_place
-
-    signed = sign_in_place(result.path, result.job_id, settings)
     _audit_cli_render(settings, result)
     typer.echo(f"wrote {result.path} ({result.frames} frames, job {result.job_id}, watermark {result.watermark_id}, "
-               f"labelled AI-generated{', C2PA-signed' if signed else ''})")
+               f"labelled AI-generated{', C2PA-signed' if result.signed else ''})")
 
 
-def _audit_cli_render(settings: Settings, result) -> None:
+def _audit_cli_render(settings: Settings, result: RenderOutcome) -> None:
     """Operator renders are traceable too: an audit row with the job, watermark and scene (no user)."""
     from zaobot.storage import audit, open_store
 

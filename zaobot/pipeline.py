@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from zaobot.config import Settings
 from zaobot.media.images import decode_image
 from zaobot.media.label import Label, burn_label, make_label
+from zaobot.media.provenance import sign_in_place
 from zaobot.media.scenes import Scene
 from zaobot.media.video import ClipWriter, read_frames
 from zaobot.media.watermark import MarkStream, make_mark
@@ -211,3 +214,57 @@ def swap_selfie(
     source = engine.prepare_source(rgb)
     del rgb, selfie  # only the prepared face is needed from here on
     return render_scene(source, scene, engine, out_path, **kwargs)  # type: ignore[arg-type]  # render_scene's keywords, passed through
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Everything a render takes from the operator's settings, built once per process."""
+
+    max_bytes: int
+    max_pixels: int
+    provider: str
+    crf: int
+    preset: str
+    secret: str | None  # keys the invisible watermark; None renders without it
+    settings: Settings  # for C2PA signing (certificate and key paths)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, secret: str | None) -> RenderOptions:
+        return cls(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels,
+                   provider=settings.provider, crf=settings.video_crf, preset=settings.video_preset,
+                   secret=secret, settings=settings)
+
+
+@dataclass(frozen=True)
+class RenderOutcome:
+    """A finished, labelled, marked (and, when configured, C2PA-signed) clip on disk."""
+
+    path: Path
+    job_id: str
+    scene: str
+    frames: int
+    width: int
+    height: int
+    duration: float
+    seconds: float  # wall time of the whole render, signing included
+    watermark_id: str | None
+    signed: bool
+    label_box: tuple[int, int, int, int]
+
+
+def render_selfie(selfie: bytes, scene: Scene, engine: Engine, out_path: Path, options: RenderOptions, *,
+                  job_id: str | None = None, watermark_id: str | None = None,
+                  progress: Progress | None = None) -> RenderOutcome:
+    """The one way a selfie becomes a clip, for the CLI and the render workers alike: validate the
+    selfie (SelfieError on bad input), render it into `scene` with the label and, given a
+    `watermark_id` and a secret, the invisible mark, then sign it with C2PA when configured."""
+    start = time.perf_counter()
+    result = swap_selfie(selfie, scene, engine, out_path, max_bytes=options.max_bytes, max_pixels=options.max_pixels,
+                         job_id=job_id, provider=options.provider, crf=options.crf, preset=options.preset,
+                         progress=progress, watermark_id=watermark_id if options.secret else None,
+                         secret=options.secret)
+    signed = sign_in_place(result.path, result.job_id, options.settings)
+    return RenderOutcome(path=result.path, job_id=result.job_id, scene=scene.keyword, frames=result.frames,
+                         width=scene.width, height=scene.height, duration=scene.duration,
+                         seconds=time.perf_counter() - start, watermark_id=result.watermark_id, signed=signed,
+                         label_box=result.label_box)

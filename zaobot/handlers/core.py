@@ -21,7 +21,7 @@ from zaobot.errors import SelfieError, UnknownScene
 from zaobot.handlers.events import Button, DeliveryRefused, Event, Outbox, Reply
 from zaobot.handlers.selfie_check import SelfieChecker
 from zaobot.jobs import JobRunner, RunnerHooks
-from zaobot.media.scenes import SceneLibrary
+from zaobot.media.scenes import Scene, SceneLibrary
 from zaobot.storage import Store, queue
 from zaobot.storage.store import in_thread, utcnow
 
@@ -266,6 +266,13 @@ class Conversation:
                                          wording.text("job.rendering", lang, percent=percent)))
         await self._safe(outbox.action(job["chat_id"], "upload_video"))
 
+    def _scene_or_none(self, keyword: str) -> Scene | None:
+        """The scene a clip was rendered from (its size and duration go to the platform's player)."""
+        try:
+            return self.library.find(keyword)
+        except UnknownScene:
+            return None  # removed since: the clip is sent without them
+
     async def on_done(self, job: dict) -> None:
         """Deliver the clip, retrying transient failures; the stored clip is never lost."""
         outbox = self.outboxes.get(job["platform"] or "")
@@ -274,7 +281,7 @@ class Conversation:
         if outbox is None:
             return
         lang = lang_of(job["language"])
-        video = job.get("_video") or {}
+        scene = self._scene_or_none(job["scene"])
         caption = wording.text("job.caption", lang, scene=job["scene"], job_id=job["id"])
         buttons = [[Button(wording.text("job.report_button", lang), f"report:{job['id']}")]]
         for attempt in range(DELIVERY_ATTEMPTS):
@@ -283,8 +290,8 @@ class Conversation:
             try:
                 with self.store.media.decrypted_file(job["output_file"], job["id"]) as path:
                     message_id = await outbox.send(job["chat_id"], Reply(
-                        caption, buttons, video=path, width=video.get("width"), height=video.get("height"),
-                        duration=video.get("duration")))
+                        caption, buttons, video=path, width=scene.width if scene else None,
+                        height=scene.height if scene else None, duration=scene.duration if scene else None))
                 storage.record_delivery(self.store, job["id"], [f"{job['chat_id']}:{message_id}"])
                 break
             except DeliveryRefused as refused:

@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from zaobot.config import Settings
@@ -184,16 +183,15 @@ class JobRunner:
             if selfie is None:
                 raise FileNotFoundError("selfie expired")
             result = await loop.run_in_executor(self._pool, render_job, job["id"], selfie, job["scene"],
-                                                self.settings.provider, job["watermark_id"])
-            path = Path(str(result["path"]))
+                                                job["watermark_id"])
+            path = result.path
             try:
                 await in_thread(self.store, attach_output, job, owner_hash(self.store, job), path)
             finally:
                 path.unlink(missing_ok=True)
-            self._avg_seconds = 0.7 * self._avg_seconds + 0.3 * float(result["seconds"])  # type: ignore[arg-type]  # render_job puts a float there
+            self._avg_seconds = 0.7 * self._avg_seconds + 0.3 * result.seconds
             done = get_job(self.store, job["id"])
             if done is not None:
-                done["_video"] = result
                 await self.hooks.on_done(done)
         except asyncio.CancelledError:
             raise

@@ -10,10 +10,9 @@ from pathlib import Path
 
 from zaobot.config import Settings
 from zaobot.jobs.warmup import WarmReport, warm_up
-from zaobot.media.provenance import sign_in_place
 from zaobot.media.scenes import ANALYSIS, Scene, SceneLibrary
 from zaobot.models import Engine, create_engine
-from zaobot.pipeline import swap_selfie
+from zaobot.pipeline import RenderOptions, RenderOutcome, render_selfie
 from zaobot.storage.db import connect
 from zaobot.storage.jobs import JobStatus, current_status
 from zaobot.storage.media import MediaStore
@@ -58,6 +57,7 @@ class SceneCache:
 class _Worker:
     settings: Settings
     secret: str
+    options: RenderOptions
     engine: Engine
     media: MediaStore
     scenes: SceneCache
@@ -73,7 +73,8 @@ def init_worker(settings: Settings, secret: str, progress: Queue[Message] | None
     """Load the engine and warm up before the process takes its first job: a job submitted
     meanwhile waits in the pool's queue, and the event loop is never involved."""
     global _worker
-    _worker = _Worker(settings=settings, secret=secret, engine=create_engine(settings),
+    _worker = _Worker(settings=settings, secret=secret, options=RenderOptions.from_settings(settings, secret),
+                      engine=create_engine(settings),
                       media=MediaStore(settings.data_dir / "media", secret),
                       scenes=SceneCache(SceneLibrary(settings.scene_dirs)), progress=progress)
     _worker.warm = warm_up(_worker.engine, _worker.scenes.all(), settings, secret, _worker.media.scratch)
@@ -86,8 +87,7 @@ def ready() -> int:
     return os.getpid()
 
 
-def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str,
-               watermark_id: str | None = None) -> dict[str, object]:
+def render_job(job_id: str, selfie_file: str, scene_keyword: str, watermark_id: str | None = None) -> RenderOutcome:
     """Render one job to a private temp file; the caller stores (encrypts) and deletes it."""
     w = _worker
     if w is None:
@@ -109,19 +109,12 @@ def render_job(job_id: str, selfie_file: str, scene_keyword: str, provider: str,
                 last[0] = now
                 w.progress.put((job_id, done, total))
 
-        start = time.perf_counter()
         try:
-            result = swap_selfie(w.media.get(selfie_file), scene, w.engine, tmp,
-                                 max_bytes=w.settings.max_upload_bytes, max_pixels=w.settings.max_image_pixels,
-                                 job_id=job_id, provider=provider, crf=w.settings.video_crf,
-                                 preset=w.settings.video_preset, progress=progress, watermark_id=watermark_id,
-                                 secret=w.secret)
-            sign_in_place(tmp, job_id, w.settings)
+            return render_selfie(w.media.get(selfie_file), scene, w.engine, tmp, w.options, job_id=job_id,
+                                 watermark_id=watermark_id, progress=progress)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return {"path": str(tmp), "frames": result.frames, "seconds": time.perf_counter() - start,
-                "width": scene.width, "height": scene.height, "duration": scene.duration}
     finally:
         db.close()
 
