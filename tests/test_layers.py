@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "zaobot"
 
 LAYERS = ("base", "models/media", "pipeline", "jobs", "core", "adapters")  # bottom to top
 ADAPTERS = {"app", "cli", "__main__", "handlers.telegram", "handlers.wechat", "handlers.webhook_body"}
-BASE = {"", "config", "wording", "errors", "consent", "redact"}  # consent: the consent text, wording
+BASE = {"", "config", "wording", "errors", "consent", "redact", "keys"}  # consent: the consent text, wording
 
 
 def layer_of(module: str) -> str:
@@ -77,3 +77,23 @@ def test_the_check_catches_an_upward_import():
     assert upward_imports("zaobot.storage.users", source)
     assert upward_imports("zaobot.models.mesh", "import zaobot.pipeline\n")
     assert not upward_imports("zaobot.handlers.core", "from zaobot.storage import Store\n")
+
+
+def imports_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_storage_words_nothing_and_image_code_stores_nothing():
+    """Within the bottom layers: storage counts, the bot words it (handlers/receipts.py); the image
+    code derives its keys from zaobot/keys.py and never opens storage."""
+    for path in sorted((PACKAGE / "storage").rglob("*.py")):
+        assert "zaobot.wording" not in imports_of(path), path
+    for folder in ("models", "media"):
+        for path in sorted((PACKAGE / folder).rglob("*.py")):
+            assert not any(name.startswith("zaobot.storage") for name in imports_of(path)), path

@@ -10,6 +10,7 @@ import pytest
 
 from zaobot import storage
 from zaobot.consent import consent_hash
+from zaobot.handlers.receipts import receipt_text
 from zaobot.storage.db import SCHEMA_VERSION, schema_version
 from zaobot.storage.keys import SecretKeyError, resolve_secret
 from zaobot.storage.store import utcnow
@@ -160,7 +161,7 @@ def test_receipt_is_generated_from_actual_counts(store, tmp_path):
     assert receipt.removed == {"profile": 1, "selfies": 1, "clips": 1, "jobs": 2, "consents": 1, "reports": 1,
                                "cancelled_jobs": 1, "temp_files": 0}  # of the two selfies only the latest was kept
     assert len(cancelled) == 1
-    en, zh = receipt.text("en"), receipt.text("zh")
+    en, zh = receipt_text(receipt, "en"), receipt_text(receipt, "zh")
     assert "1 selfie(s)" in en and "1 clip(s)" in en and "2 job record(s)" in en and "1 cancelled" in en
     assert "自拍 1 张" in zh and "视频 1 个" in zh
     # Two "job queued" rows (the hourly limit), one render row and the deletion's own row remain,
@@ -264,7 +265,7 @@ def test_plaintext_temp_files_stay_in_the_private_folder_and_every_cleaner_remov
     part = scratch_dir / f".{rendering.name}.123.part"
     part.write_bytes(b"plaintext clip")
     receipt = storage.purge_user(store, "telegram", "31337")
-    assert receipt.removed["temp_files"] == 2 and "2 temporary file(s)" in receipt.text("en")
+    assert receipt.removed["temp_files"] == 2 and "2 temporary file(s)" in receipt_text(receipt, "en")
     assert not rendering.exists() and not part.exists()
     assert young.exists()  # another user's file is left alone
 

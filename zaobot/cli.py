@@ -273,6 +273,7 @@ def purge_user_cmd(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Erase every file and row about a user (audit rows stay, keyed by HMAC only)."""
+    from zaobot.handlers.receipts import receipt_text
     from zaobot.storage import purge_user
 
     setup_logging()
@@ -282,7 +283,7 @@ def purge_user_cmd(
     store = _store()
     try:
         receipt = purge_user(store, platform, user_id, reason="operator")
-        typer.echo(receipt.text("en"))
+        typer.echo(receipt_text(receipt, "en"))
     finally:
         store.close()
 

@@ -19,6 +19,7 @@ from zaobot.config import Settings
 from zaobot.consent import CONSENT_VERSION, consent_text
 from zaobot.errors import SelfieError, UnknownScene
 from zaobot.handlers.events import Button, DeliveryRefused, Event, Outbox, Reply
+from zaobot.handlers.receipts import receipt_text
 from zaobot.handlers.selfie_check import SelfieChecker
 from zaobot.jobs import JobRunner, RunnerHooks
 from zaobot.media.scenes import Scene, SceneLibrary
@@ -342,7 +343,7 @@ class Conversation:
             # a prompt long gone): ask first, never erase on a stray word.
             return [self._ask_delete(event, lang)]
         receipt = await in_thread(self.store, storage.purge_user, event.platform, event.user_id)
-        return [Reply(receipt.text(lang))]
+        return [Reply(receipt_text(receipt, lang))]
 
     # ---------------------------------------------------------------- helpers
 

@@ -45,7 +45,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from zaobot.storage.keys import derive_key
+from zaobot.keys import derive_key
 
 GRID_W = 128
 ROW_BLOCK = 8  # patterns are generated in blocks of grid rows, keyed by the block's index

@@ -1,20 +1,17 @@
-"""Keys derived from ZAOBOT_SECRET_KEY: media encryption, user hashes, watermarks.
-
-One secret, separate keys per purpose (HKDF with distinct `info`), so a key
-leaked from one use tells nothing about another.
+"""Where ZAOBOT_SECRET_KEY comes from: the settings, or (CLI and demo only) a generated file in
+the data dir. The keys derived from it are in zaobot/keys.py, re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
 import secrets
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from zaobot.keys import derive_key, user_hash
+
+__all__ = ["MIN_SECRET_CHARS", "SecretKeyError", "derive_key", "resolve_secret", "user_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +21,6 @@ SECRET_FILE = "secret.key"
 
 class SecretKeyError(RuntimeError):
     """ZAOBOT_SECRET_KEY is missing or too short."""
-
-
-def derive_key(secret: str, purpose: str, length: int = 32) -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=length, salt=b"zaobot/v1", info=purpose.encode())
-    return hkdf.derive(secret.encode())
-
-
-def user_hash(secret: str, platform: str, platform_user_id: str) -> str:
-    """HMAC-SHA256 of "platform:user_id": how audit rows and bans refer to a person."""
-    key = derive_key(secret, "user-hash")
-    return hmac.new(key, f"{platform}:{platform_user_id}".encode(), hashlib.sha256).hexdigest()
 
 
 def resolve_secret(configured: str | None, data_dir: Path, *, require: bool) -> str:

@@ -18,7 +18,7 @@ from typing import Literal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from zaobot.storage.keys import derive_key
+from zaobot.keys import derive_key
 from zaobot.storage.scratch import Scratch
 
 Kind = Literal["selfies", "outputs"]

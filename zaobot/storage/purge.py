@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from zaobot import wording
 from zaobot.storage.db import checkpoint as wal_checkpoint
 from zaobot.storage.db import transaction
 from zaobot.storage.jobs import ACTIVE, JobStatus
@@ -41,21 +40,6 @@ class PurgeReceipt:
     audit_kept_until: str | None
     completed_at: str
     cancelled_jobs: list[str] = field(default_factory=list)
-
-    def text(self, lang: wording.Lang = "en") -> str:
-        """What was removed and what remains, from the real counts."""
-        r = self.removed
-        body = wording.text("delete.receipt", lang, selfies=r["selfies"], clips=r["clips"], jobs=r["jobs"],
-                            consents=r["consents"], reports=r["reports"], profile=r["profile"],
-                            cancelled=r["cancelled_jobs"])
-        if r.get("temp_files"):
-            body += "\n" + wording.text("delete.receipt_temp", lang, count=r["temp_files"])
-        if self.audit_rows_kept:
-            until = (self.audit_kept_until or "")[:10]
-            body += "\n" + wording.text("delete.receipt_audit", lang, count=self.audit_rows_kept, until=until)
-        else:
-            body += "\n" + wording.text("delete.receipt_no_audit", lang)
-        return body
 
 
 def _noop(step: str) -> None:

@@ -11,8 +11,9 @@ from typing import TypeVar
 import sqlite_utils
 
 from zaobot.config import Settings
+from zaobot.keys import user_hash
 from zaobot.storage.db import connect
-from zaobot.storage.keys import resolve_secret, user_hash
+from zaobot.storage.keys import resolve_secret
 from zaobot.storage.media import MediaStore
 
 
