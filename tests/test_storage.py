@@ -288,3 +288,40 @@ def test_the_queue_claims_oldest_first_counts_positions_and_requeues(store):
     queue.set_paused(store, True)
     assert queue.is_paused(store)
     assert queue.position(store, "gone") == 0
+
+
+def test_verify_finds_the_user_behind_a_hash_in_one_lookup(tmp_path):
+    """Each user's one-way hash is stored (schema v4), so `verify` never hashes every user; users
+    from before the column are filled in when the store opens."""
+    from zaobot.storage.trace import user_state
+
+    settings = make_settings(tmp_path / "d")
+    st = storage.open_store(settings)
+    storage.grant_consent(st, "telegram", "42")
+    storage.grant_consent(st, "wechat", "o-abc")
+    wanted = st.user_hash("telegram", "42")
+    # A user row as schema v3 left it: no stored hash.
+    st.db.execute("UPDATE users SET user_hash = NULL WHERE platform_user_id = '42'")
+    st.db.conn.commit()
+    st.close()
+
+    st = storage.open_store(settings)  # the backfill runs here
+    try:
+        assert st.db["users"].count_where("user_hash IS NULL") == 0
+        stored = st.db.execute("SELECT user_hash FROM users WHERE platform_user_id = '42'").fetchone()[0]
+        assert stored == wanted
+
+        def no_hashing(*args: object) -> str:
+            raise AssertionError("verify must not hash users to find one")
+
+        st.user_hash = no_hashing  # type: ignore[method-assign]  # the lookup alone must answer
+        assert user_state(st, wanted) == "exists"
+        assert user_state(st, "0" * 64) == "unknown"
+    finally:
+        st.close()
+    st = storage.open_store(settings)
+    try:
+        storage.purge_user(st, "telegram", "42")
+        assert user_state(st, wanted) == "deleted"
+    finally:
+        st.close()

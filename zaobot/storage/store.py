@@ -71,6 +71,7 @@ async def in_thread(store: Store, fn: Callable[..., T], *args: object, **kwargs:
 def open_store(settings: Settings, *, require_secret: bool = False) -> Store:
     """Open the data dir: migrate the schema and finish any purge a crash interrupted."""
     from zaobot.storage.purge import resume_pending_deletions
+    from zaobot.storage.users import backfill_user_hashes
 
     secret = resolve_secret(
         settings.secret_key.get_secret_value() if settings.secret_key else None,
@@ -78,5 +79,6 @@ def open_store(settings: Settings, *, require_secret: bool = False) -> Store:
     )
     store = Store(db=connect(settings.data_dir), media=MediaStore(settings.data_dir / "media", secret),
                   secret=secret, settings=settings)
+    backfill_user_hashes(store)
     resume_pending_deletions(store)
     return store

@@ -20,7 +20,6 @@ def user_state(store: Store, user_hash: str) -> str:
     """"deleted", "exists" or "unknown" for the user behind an audit hash."""
     if store.db["deletions"].count_where("user_hash = ? and status = 'done'", [user_hash]):
         return "deleted"
-    for row in store.db.query("SELECT platform, platform_user_id FROM users"):
-        if store.user_hash(row["platform"], row["platform_user_id"]) == user_hash:
-            return "exists"
+    if store.db["users"].count_where("user_hash = ?", [user_hash]):
+        return "exists"
     return "unknown"

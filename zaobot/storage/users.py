@@ -24,13 +24,24 @@ def grant_consent(
         user = find_user(store, platform, platform_user_id)
         if user is None:
             store.db.table("users").insert({"platform": platform, "platform_user_id": str(platform_user_id),
-                                            "first_seen": moment, "language": language, "banned": 0})
+                                            "first_seen": moment, "language": language, "banned": 0,
+                                            "user_hash": store.user_hash(platform, str(platform_user_id))})
             user = find_user(store, platform, platform_user_id)
         assert user is not None
         store.db.table("consents").insert({"user_id": user["id"], "platform": platform, "version": CONSENT_VERSION,
                                            "text_hash": consent_hash(store.settings), "granted_at": moment,
                                            "revoked_at": None})
     return user
+
+
+def backfill_user_hashes(store: Store) -> int:
+    """Store the hash of users created before the column existed (schema v4); returns how many."""
+    rows = list(store.db.query("SELECT id, platform, platform_user_id FROM users WHERE user_hash IS NULL"))
+    with transaction(store.db):
+        for row in rows:
+            store.db.table("users").update(row["id"], {"user_hash": store.user_hash(row["platform"],
+                                                                                     row["platform_user_id"])})
+    return len(rows)
 
 
 def revoke_consent(store: Store, platform: str, platform_user_id: str, *, now: datetime | None = None) -> bool:
