@@ -12,13 +12,14 @@ import re
 import sqlite3
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from zaobot import storage, wording
 from zaobot.config import Settings
 from zaobot.consent import CONSENT_VERSION, consent_text
 from zaobot.errors import SelfieError, UnknownScene
-from zaobot.handlers.events import Button, DeliveryRefused, Event, Outbox, Reply
+from zaobot.handlers.events import Button, DeliveryRefused, Event, Outbox, Reply, best_effort
 from zaobot.handlers.receipts import receipt_text
 from zaobot.handlers.selfie_check import SelfieChecker
 from zaobot.jobs import JobRunner, RunnerHooks
@@ -28,7 +29,6 @@ from zaobot.storage.store import in_thread, utcnow
 
 log = logging.getLogger(__name__)
 
-USER_COMMANDS = {"start", "help", "privacy", "delete", "mydata", "report", "consent", "scenes"}
 JOB_ID = re.compile(r"\b[0-9a-f]{32}\b")
 DELIVERY_ATTEMPTS = 5
 DELETE_CONFIRM_S = 600.0  # a /delete prompt stays open this long
@@ -56,6 +56,18 @@ class Conversation:
         from zaobot.handlers.moderation import Moderation
 
         self.moderation = Moderation(self)
+        # Command tables. Open commands (rights and information) need neither consent nor an
+        # unbanned account; user commands need both. Callbacks are keyed by their data's prefix.
+        self._open_commands: dict[str, Callable[[Event, wording.Lang], Awaitable[list[Reply]]]] = {
+            "help": self._help, "privacy": self._privacy_command, "delete": self._delete_command,
+            "mydata": self._mydata,
+        }
+        self._user_commands: dict[str, Callable[[Event, dict, wording.Lang], Awaitable[list[Reply]]]] = {
+            "start": self._start, "scenes": self._scenes, "consent": self._consent_command, "report": self._report,
+        }
+        self._callbacks: dict[str, Callable[[Event, dict, str, wording.Lang], Awaitable[list[Reply]]]] = {
+            "scene": self._scene_pressed, "report": self._report_pressed,
+        }
 
     def hooks(self) -> RunnerHooks:
         return RunnerHooks(on_progress=self.on_progress, on_done=self.on_done, on_failed=self.on_failed)
@@ -90,21 +102,15 @@ class Conversation:
             if event.authenticated and event.user_id in self.settings.moderators(event.platform):
                 return await self.moderation.handle(event, lang)
             return [Reply(t("bot.unknown_command"))]
-        if event.kind == "command" and event.command not in USER_COMMANDS:
+        if event.kind == "command" and event.command not in self._open_commands \
+                and event.command not in self._user_commands:
             return [Reply(t("bot.unknown_command"))]
 
         # Rights and information that need neither consent nor an unbanned account.
-        if event.kind == "command" and event.command == "help":
-            return [Reply(t("bot.help"))]
-        if event.kind == "command" and event.command == "privacy":
-            return [Reply(self._privacy(lang))]
-        if event.kind == "command" and event.command == "delete":
-            return [self._ask_delete(event, lang)]
+        if event.kind == "command" and event.command in self._open_commands:
+            return await self._open_commands[event.command](event, lang)
         if event.kind == "callback" and event.text.startswith("delete:"):
             return await self._delete(event, lang)
-        if event.kind == "command" and event.command == "mydata":
-            data = storage.export_json(self.store, event.platform, event.user_id).encode()
-            return [Reply(t("mydata.caption"), document=("zaobot-mydata.json", data))]
 
         if storage.is_banned(self.store, event.platform, event.user_id):
             return [Reply(t("bot.banned"))]
@@ -146,34 +152,62 @@ class Conversation:
 
     # ---------------------------------------------------------------- commands
 
+    # ---------------------------------------------------------------- commands
+
     async def _command(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
-        t = lambda key, **kw: wording.text(key, lang, **kw)  # noqa: E731
-        if event.command == "start":
-            return [Reply(t("bot.welcome") + "\n\n" + t("consent.accepted", scenes=self._scene_names()))]
-        if event.command == "scenes":
-            return [self._scene_buttons(lang, t("bot.pick_scene"))]
-        if event.command == "consent":
-            consent = storage.current_consent(self.store, event.platform, event.user_id)
-            status = t("consent.status", version=CONSENT_VERSION, date=(consent or {}).get("granted_at", "")[:10])
-            return [Reply(consent_text(self.settings, lang) + "\n\n" + status,
-                          [[Button(t("consent.revoke"), "consent:revoke")]])]
-        if event.command == "report":
-            match = JOB_ID.search(event.text) or JOB_ID.search(event.reply_to_text)
-            if not match:
-                return [Reply(t("report.usage"))]
-            reason = JOB_ID.sub("", event.text).strip() or "reported by user"
-            report_id = storage.report(self.store, user["id"], match.group(0), reason)
-            return [Reply(t("report.thanks", report_id=report_id))]
-        return [Reply(t("bot.unknown_command"))]
+        handler = self._user_commands.get(event.command)
+        if handler is None:
+            return [Reply(wording.text("bot.unknown_command", lang))]
+        return await handler(event, user, lang)
+
+    async def _help(self, event: Event, lang: wording.Lang) -> list[Reply]:
+        return [Reply(wording.text("bot.help", lang))]
+
+    async def _privacy_command(self, event: Event, lang: wording.Lang) -> list[Reply]:
+        return [Reply(self._privacy(lang))]
+
+    async def _delete_command(self, event: Event, lang: wording.Lang) -> list[Reply]:
+        return [self._ask_delete(event, lang)]
+
+    async def _mydata(self, event: Event, lang: wording.Lang) -> list[Reply]:
+        data = storage.export_json(self.store, event.platform, event.user_id).encode()
+        return [Reply(wording.text("mydata.caption", lang), document=("zaobot-mydata.json", data))]
+
+    async def _start(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
+        accepted = wording.text("consent.accepted", lang, scenes=self._scene_names())
+        return [Reply(wording.text("bot.welcome", lang) + "\n\n" + accepted)]
+
+    async def _scenes(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
+        return [self._scene_buttons(lang, wording.text("bot.pick_scene", lang))]
+
+    async def _consent_command(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
+        consent = storage.current_consent(self.store, event.platform, event.user_id)
+        status = wording.text("consent.status", lang, version=CONSENT_VERSION,
+                              date=(consent or {}).get("granted_at", "")[:10])
+        return [Reply(consent_text(self.settings, lang) + "\n\n" + status,
+                      [[Button(wording.text("consent.revoke", lang), "consent:revoke")]])]
+
+    async def _report(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
+        match = JOB_ID.search(event.text) or JOB_ID.search(event.reply_to_text)
+        if not match:
+            return [Reply(wording.text("report.usage", lang))]
+        reason = JOB_ID.sub("", event.text).strip() or "reported by user"
+        report_id = storage.report(self.store, user["id"], match.group(0), reason)
+        return [Reply(wording.text("report.thanks", lang, report_id=report_id))]
 
     async def _callback(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
         kind, _, value = event.text.partition(":")
-        if kind == "scene":
-            return await self._start_job(event, user, value, lang)
-        if kind == "report" and JOB_ID.fullmatch(value):
-            report_id = storage.report(self.store, user["id"], value, "report button")
-            return [Reply(wording.text("report.thanks", lang, report_id=report_id))]
-        return []
+        handler = self._callbacks.get(kind)
+        return await handler(event, user, value, lang) if handler is not None else []
+
+    async def _scene_pressed(self, event: Event, user: dict, value: str, lang: wording.Lang) -> list[Reply]:
+        return await self._start_job(event, user, value, lang)
+
+    async def _report_pressed(self, event: Event, user: dict, value: str, lang: wording.Lang) -> list[Reply]:
+        if not JOB_ID.fullmatch(value):
+            return []
+        report_id = storage.report(self.store, user["id"], value, "report button")
+        return [Reply(wording.text("report.thanks", lang, report_id=report_id))]
 
     async def _text(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
         keyword = event.text.strip()
@@ -235,7 +269,7 @@ class Conversation:
             return [Reply(text)]  # no status message to edit later: the clip follows
         message_id = await outbox.send(event.chat_id, Reply(text))
         storage.set_status_message(self.store, job["id"], message_id)
-        await self._safe(outbox.action(event.chat_id, "upload_video"))
+        await best_effort(outbox.action(event.chat_id, "upload_video"))
         return []
 
     # ---------------------------------------------------------------- runner callbacks
@@ -263,9 +297,9 @@ class Conversation:
         async with self._status_lock(job["id"]):  # never overtakes, nor is overtaken by, the final edit
             if job["id"] in self._final_status:
                 return
-            await self._safe(outbox.edit(job["chat_id"], job["status_message"],
+            await best_effort(outbox.edit(job["chat_id"], job["status_message"],
                                          wording.text("job.rendering", lang, percent=percent)))
-        await self._safe(outbox.action(job["chat_id"], "upload_video"))
+        await best_effort(outbox.action(job["chat_id"], "upload_video"))
 
     def _scene_or_none(self, keyword: str) -> Scene | None:
         """The scene a clip was rendered from (its size and duration go to the platform's player)."""
@@ -307,7 +341,7 @@ class Conversation:
             return
         if job["status_message"] and outbox.supports_edit:
             async with self._status_lock(job["id"]):
-                await self._safe(outbox.edit(job["chat_id"], job["status_message"],
+                await best_effort(outbox.edit(job["chat_id"], job["status_message"],
                                              wording.text("job.sent", lang, job_id=job["id"])))
 
     async def on_failed(self, job: dict, key: str, params: dict[str, object]) -> None:
@@ -320,9 +354,9 @@ class Conversation:
         text = wording.text(key, lang_of(job["language"]), **params)
         if job["status_message"] and outbox.supports_edit:
             async with self._status_lock(job["id"]):
-                await self._safe(outbox.edit(job["chat_id"], job["status_message"], text))
+                await best_effort(outbox.edit(job["chat_id"], job["status_message"], text))
         else:
-            await self._safe(outbox.send(job["chat_id"], Reply(text)))
+            await best_effort(outbox.send(job["chat_id"], Reply(text)))
 
     # ---------------------------------------------------------------- /delete
 
@@ -360,12 +394,9 @@ class Conversation:
         return wording.text("bot.privacy", lang, selfie_h=f"{s.selfie_ttl_hours:g}", output_h=f"{s.output_ttl_hours:g}",
                             audit_d=f"{s.audit_retention_days:g}")
 
-    @staticmethod
-    async def _safe(coro) -> None:
-        try:
-            await coro
-        except Exception:  # noqa: BLE001 - status edits and chat actions are best effort
-            log.debug("best-effort platform call failed", exc_info=True)
+    def wake_runner(self) -> None:
+        """Moderation's way to let the runner look at the queue now (ModerationHost)."""
+        self.runner.poke()
 
     def close(self) -> None:
         self.checker.close()

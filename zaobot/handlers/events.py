@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
+
+log = logging.getLogger(__name__)
 
 EventKind = Literal["command", "text", "photo", "callback"]
 
@@ -71,3 +74,12 @@ class Outbox(Protocol):
     async def action(self, chat_id: str, action: str) -> None:
         """A transient chat action such as 'upload_video'."""
         ...
+
+
+async def best_effort(call: Awaitable[object]) -> None:
+    """Await a platform call whose failure must not stop the caller (status edits, chat actions,
+    deleting a message at takedown): a failure is logged at debug level and dropped."""
+    try:
+        await call
+    except Exception:  # noqa: BLE001 - best effort by definition
+        log.debug("best-effort platform call failed", exc_info=True)

@@ -1,17 +1,22 @@
-"""Moderator commands, run from the chat. Every one is written to the audit log."""
+"""Moderator commands, run from the chat. Every one is written to the audit log.
+
+A command table maps each command to its handler; the core reaches moderation only through
+`Moderation.handles` / `Moderation.handle`, and moderation reaches back only through the
+narrow `ModerationHost` (the store, the platforms' outboxes, and a way to wake the runner).
+"""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 from zaobot import storage, wording
-from zaobot.handlers.events import Event, Reply
-from zaobot.storage import queue
+from zaobot.handlers.events import Event, Outbox, Reply, best_effort
+from zaobot.storage import Store, queue
 from zaobot.storage.store import in_thread
-
-if TYPE_CHECKING:
-    from zaobot.handlers.core import Conversation
+from zaobot.verify import VerifyReport
 
 USAGE = {
     "takedown": "/takedown <job id> [reason]",
@@ -22,84 +27,139 @@ USAGE = {
 }
 
 
-class Moderation:
-    COMMANDS = frozenset({"stats", "queue", "takedown", "ban", "unban", "purge", "reports", "resolve", "pause",
-                          "resume", "verify"})
+class ModerationHost(Protocol):
+    """What moderation needs from the conversation core, and nothing more."""
 
-    def __init__(self, core: Conversation) -> None:
-        self.core = core
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def outboxes(self) -> Mapping[str, Outbox]: ...
+
+    def wake_runner(self) -> None:
+        """Let the job runner look at the queue now (after a resume)."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One moderator command: who, in which language, with which arguments."""
+
+    event: Event
+    lang: wording.Lang
+    actor: str  # the moderator's one-way hash, for the audit log
+    first: str  # the first argument (a job, user or report id)
+    rest: str  # the rest (a reason)
+
+    def reply(self, key: str, **params: object) -> list[Reply]:
+        return [Reply(wording.text(key, self.lang, **params))]
+
+    def done(self, what: str) -> list[Reply]:
+        return self.reply("mod.done", what=what)
+
+
+Handler = Callable[[_Call], Awaitable[list[Reply]]]
+
+
+class Moderation:
+    def __init__(self, host: ModerationHost) -> None:
+        self.host = host
+        self._table: dict[str, Handler] = {
+            "stats": self._stats, "queue": self._queue, "takedown": self._takedown, "ban": self._ban,
+            "unban": self._unban, "purge": self._purge, "reports": self._reports, "resolve": self._resolve,
+            "verify": self._verify_command, "pause": self._pause, "resume": self._resume,
+        }
+        self.COMMANDS = frozenset(self._table)
+
+    @property
+    def store(self) -> Store:
+        return self.host.store
 
     def handles(self, command: str) -> bool:
-        return command in self.COMMANDS
+        return command in self._table
 
     async def handle(self, event: Event, lang: wording.Lang) -> list[Reply]:
-        store = self.core.store
-        actor = store.user_hash(event.platform, event.user_id)
+        """Run a moderator's command (the caller has checked that the sender is one)."""
         args = event.text.split(maxsplit=1)
-        first = args[0] if args else ""
-        rest = args[1].strip() if len(args) > 1 else ""
-        done = lambda what: [Reply(wording.text("mod.done", lang, what=what))]  # noqa: E731
-        if event.command in USAGE and not first:
-            return [Reply(wording.text("mod.usage", lang, usage=USAGE[event.command]))]
+        call = _Call(event=event, lang=lang, actor=self.store.user_hash(event.platform, event.user_id),
+                     first=args[0] if args else "", rest=args[1].strip() if len(args) > 1 else "")
+        if event.command in USAGE and not call.first:
+            return call.reply("mod.usage", usage=USAGE[event.command])
+        handler = self._table.get(event.command)
+        return await handler(call) if handler is not None else []
 
-        if event.command == "stats":
-            storage.audit(store, "moderator:stats", actor_hash=actor)
-            return [Reply("\n".join(f"{k}: {v}" for k, v in storage.stats(store).items()))]
-        if event.command == "queue":
-            storage.audit(store, "moderator:queue", actor_hash=actor)
-            rows = queue.active(store)
-            lines = [f"{r['id']} {r['status']} {r['scene']} {r['created_at'][:19]}" for r in rows]
-            return [Reply("\n".join(lines) or "queue empty")]
-        if event.command == "takedown":
-            job = storage.takedown(store, first, reason=rest or "moderator", moderator_hash=actor)
-            if job is None:
-                return [Reply(wording.text("mod.not_found", lang, what=first))]
-            for ref in json.loads(job["delivery"] or "[]"):
-                chat_id, _, message_id = ref.rpartition(":")
-                outbox = self.core.outboxes.get(job["platform"] or "")
-                if outbox is not None:
-                    await self.core._safe(outbox.delete(chat_id, message_id))
-            return done(f"takedown {first}")
-        if event.command == "ban":
-            storage.ban(store, event.platform, first, reason=rest or "moderator", moderator_hash=actor)
-            return done(f"ban {first}")
-        if event.command == "unban":
-            if not storage.unban(store, event.platform, first, moderator_hash=actor):
-                return [Reply(wording.text("mod.not_found", lang, what=first))]
-            return done(f"unban {first}")
-        if event.command == "purge":
-            receipt = await in_thread(store, storage.purge_user, event.platform, first, reason="moderator",
-                                      actor_hash=actor)
-            return done(f"purge {first}: " + json.dumps(receipt.removed))
-        if event.command == "reports":
-            storage.audit(store, "moderator:reports", actor_hash=actor)
-            rows = storage.open_reports(store)
-            return [Reply("\n".join(f"#{r['id']} job {r['job_id']}: {r['reason']}" for r in rows) or "no open reports")]
-        if event.command == "resolve":
-            if not first.isdigit() or not storage.resolve_report(store, int(first), moderator_hash=actor):
-                return [Reply(wording.text("mod.not_found", lang, what=first))]
-            return done(f"resolve #{first}")
-        if event.command == "verify":
-            if event.fetch_bytes is None:
-                return [Reply(wording.text("mod.usage", lang, usage="/verify (reply to a clip, or send one with "
-                                                                     "the caption /verify)"))]
-            report = await self._verify(await event.fetch_bytes())
-            storage.audit(store, "moderator:verify", actor_hash=actor,
-                          watermark_id=report.detection.watermark_id, job_id=(report.job or {}).get("job_id"))
-            return [Reply(report.text())]
-        if event.command in ("pause", "resume"):
-            queue.set_paused(store, event.command == "pause")
-            storage.audit(store, f"moderator:{event.command}", actor_hash=actor)
-            if event.command == "resume":
-                self.core.runner.poke()
-            return [Reply(wording.text("mod.paused" if event.command == "pause" else "mod.resumed", lang))]
-        return []
+    # ---------------------------------------------------------------- the commands
 
-    async def _verify(self, clip: bytes):
+    async def _stats(self, call: _Call) -> list[Reply]:
+        storage.audit(self.store, "moderator:stats", actor_hash=call.actor)
+        return [Reply("\n".join(f"{k}: {v}" for k, v in storage.stats(self.store).items()))]
+
+    async def _queue(self, call: _Call) -> list[Reply]:
+        storage.audit(self.store, "moderator:queue", actor_hash=call.actor)
+        lines = [f"{r['id']} {r['status']} {r['scene']} {r['created_at'][:19]}" for r in queue.active(self.store)]
+        return [Reply("\n".join(lines) or "queue empty")]
+
+    async def _takedown(self, call: _Call) -> list[Reply]:
+        job = storage.takedown(self.store, call.first, reason=call.rest or "moderator", moderator_hash=call.actor)
+        if job is None:
+            return call.reply("mod.not_found", what=call.first)
+        outbox = self.host.outboxes.get(job["platform"] or "")
+        for ref in json.loads(job["delivery"] or "[]"):
+            chat_id, _, message_id = ref.rpartition(":")
+            if outbox is not None:
+                await best_effort(outbox.delete(chat_id, message_id))
+        return call.done(f"takedown {call.first}")
+
+    async def _ban(self, call: _Call) -> list[Reply]:
+        storage.ban(self.store, call.event.platform, call.first, reason=call.rest or "moderator",
+                    moderator_hash=call.actor)
+        return call.done(f"ban {call.first}")
+
+    async def _unban(self, call: _Call) -> list[Reply]:
+        if not storage.unban(self.store, call.event.platform, call.first, moderator_hash=call.actor):
+            return call.reply("mod.not_found", what=call.first)
+        return call.done(f"unban {call.first}")
+
+    async def _purge(self, call: _Call) -> list[Reply]:
+        receipt = await in_thread(self.store, storage.purge_user, call.event.platform, call.first, reason="moderator",
+                                  actor_hash=call.actor)
+        return call.done(f"purge {call.first}: " + json.dumps(receipt.removed))
+
+    async def _reports(self, call: _Call) -> list[Reply]:
+        storage.audit(self.store, "moderator:reports", actor_hash=call.actor)
+        rows = storage.open_reports(self.store)
+        return [Reply("\n".join(f"#{r['id']} job {r['job_id']}: {r['reason']}" for r in rows) or "no open reports")]
+
+    async def _resolve(self, call: _Call) -> list[Reply]:
+        if not call.first.isdigit() or not storage.resolve_report(self.store, int(call.first),
+                                                                  moderator_hash=call.actor):
+            return call.reply("mod.not_found", what=call.first)
+        return call.done(f"resolve #{call.first}")
+
+    async def _verify_command(self, call: _Call) -> list[Reply]:
+        if call.event.fetch_bytes is None:
+            return call.reply("mod.usage", usage="/verify (reply to a clip, or send one with the caption /verify)")
+        report = await self._verify(await call.event.fetch_bytes())
+        storage.audit(self.store, "moderator:verify", actor_hash=call.actor,
+                      watermark_id=report.detection.watermark_id, job_id=(report.job or {}).get("job_id"))
+        return [Reply(report.text())]
+
+    async def _pause(self, call: _Call) -> list[Reply]:
+        queue.set_paused(self.store, True)
+        storage.audit(self.store, "moderator:pause", actor_hash=call.actor)
+        return call.reply("mod.paused")
+
+    async def _resume(self, call: _Call) -> list[Reply]:
+        queue.set_paused(self.store, False)
+        storage.audit(self.store, "moderator:resume", actor_hash=call.actor)
+        self.host.wake_runner()
+        return call.reply("mod.resumed")
+
+    async def _verify(self, clip: bytes) -> VerifyReport:
         from zaobot.verify import verify_clip
 
-        def run(store):
+        def run(store: Store) -> VerifyReport:
             with store.media.scratch.holding(clip, "verify") as path:
                 return verify_clip(path, store)
 
-        return await in_thread(self.core.store, run)
+        return await in_thread(self.store, run)
