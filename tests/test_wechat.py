@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import httpx
@@ -15,29 +12,26 @@ import pytest
 
 from tests.fake_telegram import _free_port
 from tests.fake_wechat import APP_ID, APP_SECRET, TOKEN, FakeWeChat, WeChatClient
-from tests.storage_helpers import SECRET
+from tests.serve_harness import ServeProcess
 
 MODERATOR = "oMODERATOR0000000000000000001"
 LIMIT = 250_000  # a lowered WeChat size limit, so that the demo clip (~430 KB) must be re-encoded
 
 
-class WeChatBot:
+class WeChatBot(ServeProcess):
     def __init__(self, fake: FakeWeChat, tmp, **env: str) -> None:
         self.port = _free_port()
-        self.data_dir = tmp / "data"
-        self.log = tmp / "serve.log"
-        self.env = {**os.environ, "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_TOKEN": TOKEN,
-                    "WECHAT_API_BASE_URL": fake.base_url, "WECHAT_MODERATOR_OPENIDS": MODERATOR,
-                    "ZAOBOT_HTTP_HOST": "127.0.0.1", "ZAOBOT_HTTP_PORT": str(self.port),
-                    "ZAOBOT_DATA_DIR": str(self.data_dir), "ZAOBOT_SECRET_KEY": SECRET, "ZAOBOT_ENGINE": "mesh",
-                    "ZAOBOT_MAX_OUTPUT_BYTES": str(LIMIT), "ZAOBOT_RENDERS_PER_HOUR": "50", **env}
+        super().__init__(tmp / "data", tmp / "serve.log", {
+            "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET, "WECHAT_TOKEN": TOKEN,
+            "WECHAT_API_BASE_URL": fake.base_url, "WECHAT_MODERATOR_OPENIDS": MODERATOR,
+            "ZAOBOT_HTTP_HOST": "127.0.0.1", "ZAOBOT_HTTP_PORT": str(self.port),
+            "ZAOBOT_MAX_OUTPUT_BYTES": str(LIMIT), "ZAOBOT_RENDERS_PER_HOUR": "50", **env})
         self.env.pop("TELEGRAM_BOT_TOKEN", None)
         self.url = f"http://127.0.0.1:{self.port}/wechat"
 
     def start(self) -> WeChatBot:
-        with open(self.log, "a") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "zaobot", "serve"], env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT)
+        """Up once its health check answers."""
+        self.launch()
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -46,21 +40,6 @@ class WeChatBot:
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise AssertionError("serve did not come up: " + self.log.read_text()[-2000:])
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-    def rows(self, sql: str, *params: object) -> list[sqlite3.Row]:
-        conn = sqlite3.connect(f"file:{self.data_dir / 'zaobot.sqlite3'}?mode=ro", uri=True, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            return list(conn.execute(sql, params))
-        finally:
-            conn.close()
 
 
 @pytest.fixture(scope="module")
