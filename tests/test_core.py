@@ -40,7 +40,7 @@ class StubRunner:
     def __init__(self) -> None:
         self.poked = 0
 
-    def position(self, job_id: str) -> int:
+    async def position(self, job_id: str) -> int:
         return 1
 
     def estimate_seconds(self, position: int) -> int:

@@ -25,7 +25,8 @@ from zaobot.handlers.selfie_check import SelfieChecker
 from zaobot.jobs import JobRunner, RunnerHooks
 from zaobot.media.scenes import Scene, SceneLibrary
 from zaobot.storage import Store, queue
-from zaobot.storage.store import in_thread, utcnow
+from zaobot.storage.aio import StorageThread
+from zaobot.storage.store import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Conversation:
         self.library = library
         self.runner = runner
         self.checker = checker or SelfieChecker(settings)
+        self.io = StorageThread(store)  # every storage call from the loop runs on the storage thread
         self.outboxes: dict[str, Outbox] = {}
         self._last_edit: dict[str, float] = {}
         self._delete_asked: dict[tuple[str, str], float] = {}  # when each user was last asked to confirm /delete
@@ -112,16 +114,16 @@ class Conversation:
         if event.kind == "callback" and event.text.startswith("delete:"):
             return await self._delete(event, lang)
 
-        if storage.is_banned(self.store, event.platform, event.user_id):
+        if await self.io(storage.is_banned, event.platform, event.user_id):
             return [Reply(t("bot.banned"))]
 
         if event.kind == "callback" and event.text.startswith("consent:"):
-            return self._consent_choice(event, lang)
-        if storage.current_consent(self.store, event.platform, event.user_id) is None:
+            return await self._consent_choice(event, lang)
+        if await self.io(storage.current_consent, event.platform, event.user_id) is None:
             # Nothing is fetched, stored or processed before consent.
             return [self._consent_prompt(lang, welcome=True)]
 
-        user = storage.find_user(self.store, event.platform, event.user_id)
+        user = await self.io(storage.find_user, event.platform, event.user_id)
         assert user is not None
         if event.kind == "command":
             return await self._command(event, user, lang)
@@ -139,14 +141,14 @@ class Conversation:
         return Reply(body, [[Button(wording.text("consent.agree", lang), "consent:yes"),
                              Button(wording.text("consent.decline", lang), "consent:no")]])
 
-    def _consent_choice(self, event: Event, lang: wording.Lang) -> list[Reply]:
+    async def _consent_choice(self, event: Event, lang: wording.Lang) -> list[Reply]:
         choice = event.text.split(":", 1)[1]
         if choice == "yes":
-            storage.grant_consent(self.store, event.platform, event.user_id, language=lang)
+            await self.io(storage.grant_consent, event.platform, event.user_id, language=lang)
             return [Reply(wording.text("consent.accepted", lang, scenes=self._scene_names()))]
         # Declining after agreeing (an old prompt's button, or typing 拒绝) is a revocation, and the
         # reply must not claim that nothing was stored.
-        if storage.revoke_consent(self.store, event.platform, event.user_id) or choice == "revoke":
+        if await self.io(storage.revoke_consent, event.platform, event.user_id) or choice == "revoke":
             return [Reply(wording.text("consent.revoked", lang))]
         return [Reply(wording.text("consent.declined", lang))]
 
@@ -170,7 +172,7 @@ class Conversation:
         return [self._ask_delete(event, lang)]
 
     async def _mydata(self, event: Event, lang: wording.Lang) -> list[Reply]:
-        data = storage.export_json(self.store, event.platform, event.user_id).encode()
+        data = (await self.io(storage.export_json, event.platform, event.user_id)).encode()
         return [Reply(wording.text("mydata.caption", lang), document=("zaobot-mydata.json", data))]
 
     async def _start(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
@@ -181,7 +183,7 @@ class Conversation:
         return [self._scene_buttons(lang, wording.text("bot.pick_scene", lang))]
 
     async def _consent_command(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
-        consent = storage.current_consent(self.store, event.platform, event.user_id)
+        consent = await self.io(storage.current_consent, event.platform, event.user_id)
         status = wording.text("consent.status", lang, version=CONSENT_VERSION,
                               date=(consent or {}).get("granted_at", "")[:10])
         return [Reply(consent_text(self.settings, lang) + "\n\n" + status,
@@ -192,7 +194,7 @@ class Conversation:
         if not match:
             return [Reply(wording.text("report.usage", lang))]
         reason = JOB_ID.sub("", event.text).strip() or "reported by user"
-        report_id = storage.report(self.store, user["id"], match.group(0), reason)
+        report_id = await self.io(storage.report, user["id"], match.group(0), reason)
         return [Reply(wording.text("report.thanks", lang, report_id=report_id))]
 
     async def _callback(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
@@ -206,7 +208,7 @@ class Conversation:
     async def _report_pressed(self, event: Event, user: dict, value: str, lang: wording.Lang) -> list[Reply]:
         if not JOB_ID.fullmatch(value):
             return []
-        report_id = storage.report(self.store, user["id"], value, "report button")
+        report_id = await self.io(storage.report, user["id"], value, "report button")
         return [Reply(wording.text("report.thanks", lang, report_id=report_id))]
 
     async def _text(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
@@ -221,7 +223,7 @@ class Conversation:
         limit = self.settings.max_upload_bytes
         if event.file_size is not None and event.file_size > limit:
             return [Reply(wording.text("bot.selfie_too_big_file", lang, size=f"{event.file_size / 1e6:.1f}"))]
-        if (refusal := self._gate_new_job(event, user, lang)) is not None:
+        if (refusal := await self._gate_new_job(event, user, lang)) is not None:
             return [refusal]
         assert event.fetch_bytes is not None
         try:
@@ -230,22 +232,22 @@ class Conversation:
         except SelfieError as err:
             return [Reply(err.message(lang))]  # the bad selfie is dropped, never stored
         del data  # the upload as sent (with its EXIF) is never stored
-        storage.add_selfie(self.store, user["id"], clean)
+        await self.io(storage.add_selfie, user["id"], clean)
         del clean
         keyword = event.text.strip()
         if keyword:
             return await self._start_job(event, user, keyword, lang)
         return [self._scene_buttons(lang, wording.text("bot.pick_scene", lang))]
 
-    def _gate_new_job(self, event: Event, user: dict, lang: wording.Lang) -> Reply | None:
-        if queue.is_paused(self.store):
+    async def _gate_new_job(self, event: Event, user: dict, lang: wording.Lang) -> Reply | None:
+        if await self.io(queue.is_paused):
             return Reply(wording.text("bot.paused", lang))
-        if storage.active_jobs(self.store, user["id"]):
+        if await self.io(storage.active_jobs, user["id"]):
             return Reply(wording.text("limit.one_at_a_time", lang))
-        started = storage.jobs_since(self.store, event.platform, event.user_id, utcnow() - timedelta(hours=1))
+        started = await self.io(storage.jobs_since, event.platform, event.user_id, utcnow() - timedelta(hours=1))
         if started >= self.settings.renders_per_hour:
             return Reply(wording.text("limit.hourly", lang, limit=self.settings.renders_per_hour))
-        if storage.queued_jobs(self.store) >= self.settings.max_queue:
+        if await self.io(storage.queued_jobs) >= self.settings.max_queue:
             return Reply(wording.text("limit.queue_full", lang))
         return None
 
@@ -254,21 +256,21 @@ class Conversation:
             scene = self.library.find(keyword)
         except UnknownScene as err:
             return [Reply(err.message(lang))]
-        selfie = storage.latest_selfie(self.store, user["id"])
+        selfie = await self.io(storage.latest_selfie, user["id"])
         if selfie is None:
             return [Reply(wording.text("bot.send_selfie_first", lang, scenes=self._scene_names()))]
-        if (refusal := self._gate_new_job(event, user, lang)) is not None:
+        if (refusal := await self._gate_new_job(event, user, lang)) is not None:
             return [refusal]
-        job = storage.create_job(self.store, user["id"], scene.keyword, selfie_id=selfie["id"], chat_id=event.chat_id,
-                                 platform=event.platform, language=lang)
-        position = self.runner.position(job["id"])
+        job = await self.io(storage.create_job, user["id"], scene.keyword, selfie_id=selfie["id"],
+                            chat_id=event.chat_id, platform=event.platform, language=lang)
+        position = await self.runner.position(job["id"])
         text = wording.text("job.queued", lang, position=position, seconds=self.runner.estimate_seconds(position))
         outbox = self.outboxes[event.platform]
         self.runner.poke()
         if not outbox.supports_edit:
             return [Reply(text)]  # no status message to edit later: the clip follows
         message_id = await outbox.send(event.chat_id, Reply(text))
-        storage.set_status_message(self.store, job["id"], message_id)
+        await self.io(storage.set_status_message, job["id"], message_id)
         await best_effort(outbox.action(event.chat_id, "upload_video"))
         return []
 
@@ -320,24 +322,24 @@ class Conversation:
         caption = wording.text("job.caption", lang, scene=job["scene"], job_id=job["id"])
         buttons = [[Button(wording.text("job.report_button", lang), f"report:{job['id']}")]]
         for attempt in range(DELIVERY_ATTEMPTS):
-            if not storage.deliverable(self.store, job["id"]):
+            if not await self.io(storage.deliverable, job["id"]):
                 return  # taken down, cancelled or purged meanwhile
             try:
                 with self.store.media.decrypted_file(job["output_file"], job["id"]) as path:
                     message_id = await outbox.send(job["chat_id"], Reply(
                         caption, buttons, video=path, width=scene.width if scene else None,
                         height=scene.height if scene else None, duration=scene.duration if scene else None))
-                storage.record_delivery(self.store, job["id"], [f"{job['chat_id']}:{message_id}"])
+                await self.io(storage.record_delivery, job["id"], [f"{job['chat_id']}:{message_id}"])
                 break
             except DeliveryRefused as refused:
                 log.info("delivery of job %s refused for good: %s", job["id"], refused)
-                storage.set_status(self.store, job["id"], "done", error=f"delivery refused: {refused}")
+                await self.io(storage.set_status, job["id"], "done", error=f"delivery refused: {refused}")
                 return
             except Exception:  # noqa: BLE001 - retried with backoff
                 log.warning("delivery of job %s failed (attempt %d)", job["id"], attempt + 1, exc_info=True)
                 await asyncio.sleep(min(30.0, 1.5 * 2**attempt))
         else:
-            storage.set_status(self.store, job["id"], "done", error="delivery failed")
+            await self.io(storage.set_status, job["id"], "done", error="delivery failed")
             return
         if job["status_message"] and outbox.supports_edit:
             async with self._status_lock(job["id"]):
@@ -376,7 +378,7 @@ class Conversation:
             # A confirmation with no open question (typed 确认删除 out of the blue, or a button from
             # a prompt long gone): ask first, never erase on a stray word.
             return [self._ask_delete(event, lang)]
-        receipt = await in_thread(self.store, storage.purge_user, event.platform, event.user_id)
+        receipt = await self.io(storage.purge_user, event.platform, event.user_id)
         return [Reply(receipt_text(receipt, lang))]
 
     # ---------------------------------------------------------------- helpers
@@ -400,4 +402,5 @@ class Conversation:
 
     def close(self) -> None:
         self.checker.close()
+        self.io.close()
 

@@ -2,7 +2,7 @@
 
 A command table maps each command to its handler; the core reaches moderation only through
 `Moderation.handles` / `Moderation.handle`, and moderation reaches back only through the
-narrow `ModerationHost` (the store, the platforms' outboxes, and a way to wake the runner).
+narrow `ModerationHost` (the store, its storage thread, the platforms' outboxes, and a way to wake the runner).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Protocol
 from zaobot import storage, wording
 from zaobot.handlers.events import Event, Outbox, Reply, best_effort
 from zaobot.storage import Store, queue
-from zaobot.storage.store import in_thread
+from zaobot.storage.aio import StorageThread
 from zaobot.verify import VerifyReport
 
 USAGE = {
@@ -35,6 +35,9 @@ class ModerationHost(Protocol):
 
     @property
     def outboxes(self) -> Mapping[str, Outbox]: ...
+
+    @property
+    def io(self) -> StorageThread: ...
 
     def wake_runner(self) -> None:
         """Let the job runner look at the queue now (after a resume)."""
@@ -91,16 +94,19 @@ class Moderation:
     # ---------------------------------------------------------------- the commands
 
     async def _stats(self, call: _Call) -> list[Reply]:
-        storage.audit(self.store, "moderator:stats", actor_hash=call.actor)
-        return [Reply("\n".join(f"{k}: {v}" for k, v in storage.stats(self.store).items()))]
+        await self.host.io(storage.audit, "moderator:stats", actor_hash=call.actor)
+        stats = await self.host.io(storage.stats)
+        return [Reply("\n".join(f"{k}: {v}" for k, v in stats.items()))]
 
     async def _queue(self, call: _Call) -> list[Reply]:
-        storage.audit(self.store, "moderator:queue", actor_hash=call.actor)
-        lines = [f"{r['id']} {r['status']} {r['scene']} {r['created_at'][:19]}" for r in queue.active(self.store)]
+        await self.host.io(storage.audit, "moderator:queue", actor_hash=call.actor)
+        rows = await self.host.io(queue.active)
+        lines = [f"{r['id']} {r['status']} {r['scene']} {r['created_at'][:19]}" for r in rows]
         return [Reply("\n".join(lines) or "queue empty")]
 
     async def _takedown(self, call: _Call) -> list[Reply]:
-        job = storage.takedown(self.store, call.first, reason=call.rest or "moderator", moderator_hash=call.actor)
+        job = await self.host.io(storage.takedown, call.first, reason=call.rest or "moderator",
+                                 moderator_hash=call.actor)
         if job is None:
             return call.reply("mod.not_found", what=call.first)
         outbox = self.host.outboxes.get(job["platform"] or "")
@@ -111,27 +117,27 @@ class Moderation:
         return call.done(f"takedown {call.first}")
 
     async def _ban(self, call: _Call) -> list[Reply]:
-        storage.ban(self.store, call.event.platform, call.first, reason=call.rest or "moderator",
+        await self.host.io(storage.ban, call.event.platform, call.first, reason=call.rest or "moderator",
                     moderator_hash=call.actor)
         return call.done(f"ban {call.first}")
 
     async def _unban(self, call: _Call) -> list[Reply]:
-        if not storage.unban(self.store, call.event.platform, call.first, moderator_hash=call.actor):
+        if not await self.host.io(storage.unban, call.event.platform, call.first, moderator_hash=call.actor):
             return call.reply("mod.not_found", what=call.first)
         return call.done(f"unban {call.first}")
 
     async def _purge(self, call: _Call) -> list[Reply]:
-        receipt = await in_thread(self.store, storage.purge_user, call.event.platform, call.first, reason="moderator",
+        receipt = await self.host.io(storage.purge_user, call.event.platform, call.first, reason="moderator",
                                   actor_hash=call.actor)
         return call.done(f"purge {call.first}: " + json.dumps(receipt.removed))
 
     async def _reports(self, call: _Call) -> list[Reply]:
-        storage.audit(self.store, "moderator:reports", actor_hash=call.actor)
-        rows = storage.open_reports(self.store)
+        await self.host.io(storage.audit, "moderator:reports", actor_hash=call.actor)
+        rows = await self.host.io(storage.open_reports)
         return [Reply("\n".join(f"#{r['id']} job {r['job_id']}: {r['reason']}" for r in rows) or "no open reports")]
 
     async def _resolve(self, call: _Call) -> list[Reply]:
-        if not call.first.isdigit() or not storage.resolve_report(self.store, int(call.first),
+        if not call.first.isdigit() or not await self.host.io(storage.resolve_report, int(call.first),
                                                                   moderator_hash=call.actor):
             return call.reply("mod.not_found", what=call.first)
         return call.done(f"resolve #{call.first}")
@@ -140,18 +146,18 @@ class Moderation:
         if call.event.fetch_bytes is None:
             return call.reply("mod.usage", usage="/verify (reply to a clip, or send one with the caption /verify)")
         report = await self._verify(await call.event.fetch_bytes())
-        storage.audit(self.store, "moderator:verify", actor_hash=call.actor,
+        await self.host.io(storage.audit, "moderator:verify", actor_hash=call.actor,
                       watermark_id=report.detection.watermark_id, job_id=(report.job or {}).get("job_id"))
         return [Reply(report.text())]
 
     async def _pause(self, call: _Call) -> list[Reply]:
-        queue.set_paused(self.store, True)
-        storage.audit(self.store, "moderator:pause", actor_hash=call.actor)
+        await self.host.io(queue.set_paused, True)
+        await self.host.io(storage.audit, "moderator:pause", actor_hash=call.actor)
         return call.reply("mod.paused")
 
     async def _resume(self, call: _Call) -> list[Reply]:
-        queue.set_paused(self.store, False)
-        storage.audit(self.store, "moderator:resume", actor_hash=call.actor)
+        await self.host.io(queue.set_paused, False)
+        await self.host.io(storage.audit, "moderator:resume", actor_hash=call.actor)
         self.host.wake_runner()
         return call.reply("mod.resumed")
 
@@ -162,4 +168,4 @@ class Moderation:
             with store.media.scratch.holding(clip, "verify") as path:
                 return verify_clip(path, store)
 
-        return await in_thread(self.store, run)
+        return await self.host.io(run)

@@ -107,14 +107,14 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, event: Eve
     """Handle the event and send its replies, holding the update in the inbox until they are out."""
     core = _core(context)
     key = f"{PLATFORM}:{update.update_id}"
-    inbox.hold(core.store, key, PLATFORM, core.store.user_hash(PLATFORM, event.user_id), update.to_json())
+    await core.io(inbox.hold, key, PLATFORM, core.store.user_hash(PLATFORM, event.user_id), update.to_json())
     try:
         replies = await core.handle(event)
         outbox = core.outboxes[PLATFORM]
         for reply in replies:
             await outbox.send(event.chat_id, reply)
     finally:
-        inbox.release(core.store, key)  # answered, or failed and apologised for by on_error
+        await core.io(inbox.release, key)  # answered, or failed and apologised for by on_error
 
 
 async def replay_held_updates(app: Application, store: Store) -> int:

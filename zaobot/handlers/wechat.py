@@ -37,7 +37,6 @@ from zaobot.handlers.events import DeliveryRefused, Event, Reply
 from zaobot.handlers.webhook_body import body_or_413
 from zaobot.media.images import size_over_limit
 from zaobot.storage.seen import first_sighting
-from zaobot.storage.store import in_thread
 
 log = logging.getLogger(__name__)
 PLATFORM = "wechat"
@@ -326,14 +325,13 @@ class WeChatWebhook:
         # A signature is good for one request: the same (timestamp, nonce, signature) again within the
         # freshness window is a replay, perhaps with a forged body (plain mode signs no body).
         signature = q.get("signature", "")
-        if not await in_thread(self.core.store, first_sighting, f"wechat-sig:{timestamp}:{nonce}:{signature}",
-                               SEEN_TTL):
+        if not await self.core.io(first_sighting, f"wechat-sig:{timestamp}:{nonce}:{signature}", SEEN_TTL):
             log.info("wechat: a signature was used twice; ignored")
             return PlainTextResponse("success")
         # Messages carry a MsgId; events don't, so they are keyed by sender, time and event type.
         key = str(getattr(message, "id", None)
                   or f"{message.source}:{message.create_time}:{message.type}:{getattr(message, 'event', '')}")
-        if not await in_thread(self.core.store, first_sighting, f"wechat-msg:{key}", SEEN_TTL):
+        if not await self.core.io(first_sighting, f"wechat-msg:{key}", SEEN_TTL):
             return PlainTextResponse("success")  # a retry of a message we already have, even across a restart
         # In plain mode the body is not authenticated, so nobody gets moderator powers from it.
         event = to_event(message, self.api, self.settings.moderators(PLATFORM) if aes else frozenset(),

@@ -38,9 +38,9 @@ from zaobot.storage import (
     set_status,
     undelivered_jobs,
 )
+from zaobot.storage.aio import StorageThread
 from zaobot.storage.jobs import ACTIVE, JobStatus
 from zaobot.storage.media import TamperedFile
-from zaobot.storage.store import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ def _end_processes(processes: list[multiprocessing.process.BaseProcess], grace: 
 class JobRunner:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
+        self.io = StorageThread(store)  # the runner's storage calls never block the event loop
         self.settings = settings
         self.hooks: RunnerHooks | None = None
         self._pool: ProcessPoolExecutor | None = None
@@ -112,6 +113,8 @@ class JobRunner:
                 await asyncio.get_running_loop().run_in_executor(None, _end_processes, warming)
         if self._progress_q is not None:
             self._progress_q.put(None)
+        await asyncio.gather(*self._active.values(), *self._deliveries, return_exceptions=True)
+        self.io.close()
 
     def _warming_workers(self) -> list[multiprocessing.process.BaseProcess]:
         """Workers that have not reported warm yet. They hold no job, so `stop` ends them rather than
@@ -124,12 +127,12 @@ class JobRunner:
     async def _recover(self) -> None:
         """Jobs left 'running' by a crash are retried once, then failed with a message."""
         assert self.hooks is not None
-        for job in queue.interrupted(self.store):
+        for job in await self.io(queue.interrupted):
             if (job["attempts"] or 0) >= MAX_ATTEMPTS:
-                set_status(self.store, job["id"], JobStatus.FAILED, error="interrupted twice")
+                await self.io(set_status, job["id"], JobStatus.FAILED, error="interrupted twice")
                 await self.hooks.on_failed(job, "job.failed", {})
             else:
-                queue.requeue(self.store, job["id"])
+                await self.io(queue.requeue, job["id"])
                 log.info("job %s was interrupted; queued again", job["id"])
 
     def resume_deliveries(self) -> int:
@@ -149,9 +152,9 @@ class JobRunner:
 
     # ---------------------------------------------------------------- queue facts
 
-    def position(self, job_id: str) -> int:
+    async def position(self, job_id: str) -> int:
         """1-based place in line, counting the jobs running now."""
-        return queue.position(self.store, job_id)
+        return await self.io(queue.position, job_id)
 
     def estimate_seconds(self, position: int) -> int:
         rounds = math.ceil(max(1, position) / self.settings.workers)
@@ -167,8 +170,8 @@ class JobRunner:
                 pass
             self._wake.clear()
             try:
-                while len(self._active) < self.settings.workers and not queue.is_paused(self.store):
-                    job = queue.claim_next(self.store)
+                while len(self._active) < self.settings.workers and not await self.io(queue.is_paused):
+                    job = await self.io(queue.claim_next)
                     if job is None:
                         break
                     self._active[job["id"]] = asyncio.create_task(self._run(job), name=f"job-{job['id'][:8]}")
@@ -179,18 +182,18 @@ class JobRunner:
         assert self.hooks is not None and self._pool is not None
         loop = asyncio.get_running_loop()
         try:
-            selfie = selfie_file(self.store, job["selfie_id"])
+            selfie = await self.io(selfie_file, job["selfie_id"])
             if selfie is None:
                 raise FileNotFoundError("selfie expired")
             result = await loop.run_in_executor(self._pool, render_job, job["id"], selfie, job["scene"],
                                                 job["watermark_id"])
             path = result.path
             try:
-                await in_thread(self.store, attach_output, job, owner_hash(self.store, job), path)
+                await self.io(attach_output, job, await self.io(owner_hash, job), path)
             finally:
                 path.unlink(missing_ok=True)
             self._avg_seconds = 0.7 * self._avg_seconds + 0.3 * result.seconds
-            done = get_job(self.store, job["id"])
+            done = await self.io(get_job, job["id"])
             if done is not None:
                 await self.hooks.on_done(done)
         except asyncio.CancelledError:
@@ -214,10 +217,10 @@ class JobRunner:
             self.poke()
 
     async def _fail(self, job: dict, key: str, error: str, params: dict[str, object] | None = None) -> None:
-        current = get_job(self.store, job["id"])
+        current = await self.io(get_job, job["id"])
         if current is None or current["status"] not in ACTIVE:
             return  # cancelled or purged meanwhile: nobody to tell
-        set_status(self.store, job["id"], JobStatus.FAILED, error=error)
+        await self.io(set_status, job["id"], JobStatus.FAILED, error=error)
         assert self.hooks is not None
         await self.hooks.on_failed(current, key, params or {})
 
@@ -268,7 +271,7 @@ class JobRunner:
                      max(r.seconds for r in self.warm_reports))
 
     async def _progress(self, job_id: str, done: int, total: int) -> None:
-        job = get_job(self.store, job_id)
+        job = await self.io(get_job, job_id)
         if job is not None and self.hooks is not None:
             try:
                 await self.hooks.on_progress(job, done, total)
