@@ -24,7 +24,7 @@ from zaobot.handlers.receipts import receipt_text
 from zaobot.handlers.selfie_check import SelfieChecker
 from zaobot.jobs import JobRunner, RunnerHooks
 from zaobot.media.scenes import Scene, SceneLibrary
-from zaobot.storage import Store, queue
+from zaobot.storage import Job, Store, queue
 from zaobot.storage.aio import StorageThread
 from zaobot.storage.store import utcnow
 
@@ -284,9 +284,10 @@ class Conversation:
         while len(self._final_status) > 10_000:  # oldest first: only late edits need the memory
             del self._final_status[next(iter(self._final_status))]
 
-    async def on_progress(self, job: dict, done: int, total: int) -> None:
+    async def on_progress(self, job: Job, done: int, total: int) -> None:
         outbox = self.outboxes.get(job["platform"] or "")
-        if outbox is None or not job["status_message"] or not outbox.supports_edit:
+        chat_id, message_id = job["chat_id"], job["status_message"]
+        if outbox is None or chat_id is None or not message_id or not outbox.supports_edit:
             return
         if job["id"] in self._final_status:
             return
@@ -299,9 +300,8 @@ class Conversation:
         async with self._status_lock(job["id"]):  # never overtakes, nor is overtaken by, the final edit
             if job["id"] in self._final_status:
                 return
-            await best_effort(outbox.edit(job["chat_id"], job["status_message"],
-                                         wording.text("job.rendering", lang, percent=percent)))
-        await best_effort(outbox.action(job["chat_id"], "upload_video"))
+            await best_effort(outbox.edit(chat_id, message_id, wording.text("job.rendering", lang, percent=percent)))
+        await best_effort(outbox.action(chat_id, "upload_video"))
 
     def _scene_or_none(self, keyword: str) -> Scene | None:
         """The scene a clip was rendered from (its size and duration go to the platform's player)."""
@@ -310,13 +310,14 @@ class Conversation:
         except UnknownScene:
             return None  # removed since: the clip is sent without them
 
-    async def on_done(self, job: dict) -> None:
+    async def on_done(self, job: Job) -> None:
         """Deliver the clip, retrying transient failures; the stored clip is never lost."""
         outbox = self.outboxes.get(job["platform"] or "")
         self._last_edit.pop(job["id"], None)
         self._finalise_status(job["id"])
-        if outbox is None:
-            return
+        chat_id, clip = job["chat_id"], job["output_file"]
+        if outbox is None or chat_id is None or clip is None:
+            return  # a job with no chat (an operator's), or no clip to send
         lang = lang_of(job["language"])
         scene = self._scene_or_none(job["scene"])
         caption = wording.text("job.caption", lang, scene=job["scene"], job_id=job["id"])
@@ -325,11 +326,11 @@ class Conversation:
             if not await self.io(storage.deliverable, job["id"]):
                 return  # taken down, cancelled or purged meanwhile
             try:
-                with self.store.media.decrypted_file(job["output_file"], job["id"]) as path:
-                    message_id = await outbox.send(job["chat_id"], Reply(
+                with self.store.media.decrypted_file(clip, job["id"]) as path:
+                    message_id = await outbox.send(chat_id, Reply(
                         caption, buttons, video=path, width=scene.width if scene else None,
                         height=scene.height if scene else None, duration=scene.duration if scene else None))
-                await self.io(storage.record_delivery, job["id"], [f"{job['chat_id']}:{message_id}"])
+                await self.io(storage.record_delivery, job["id"], [f"{chat_id}:{message_id}"])
                 break
             except DeliveryRefused as refused:
                 log.info("delivery of job %s refused for good: %s", job["id"], refused)
@@ -343,22 +344,23 @@ class Conversation:
             return
         if job["status_message"] and outbox.supports_edit:
             async with self._status_lock(job["id"]):
-                await best_effort(outbox.edit(job["chat_id"], job["status_message"],
+                await best_effort(outbox.edit(chat_id, job["status_message"],
                                              wording.text("job.sent", lang, job_id=job["id"])))
 
-    async def on_failed(self, job: dict, key: str, params: dict[str, object]) -> None:
+    async def on_failed(self, job: Job, key: str, params: dict[str, object]) -> None:
         """Tell the user why a job failed, with the message (and its parameters) the error carried."""
         self._last_edit.pop(job["id"], None)
         self._finalise_status(job["id"])
         outbox = self.outboxes.get(job["platform"] or "")
-        if outbox is None:
+        chat_id = job["chat_id"]
+        if outbox is None or chat_id is None:
             return
         text = wording.text(key, lang_of(job["language"]), **params)
         if job["status_message"] and outbox.supports_edit:
             async with self._status_lock(job["id"]):
-                await best_effort(outbox.edit(job["chat_id"], job["status_message"], text))
+                await best_effort(outbox.edit(chat_id, job["status_message"], text))
         else:
-            await best_effort(outbox.send(job["chat_id"], Reply(text)))
+            await best_effort(outbox.send(chat_id, Reply(text)))
 
     # ---------------------------------------------------------------- /delete
 

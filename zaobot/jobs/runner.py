@@ -28,6 +28,7 @@ from zaobot.errors import SelfieError, UnknownScene
 from zaobot.jobs.warmup import WarmReport
 from zaobot.jobs.worker import JobCancelled, init_worker, ready, render_job
 from zaobot.storage import (
+    Job,
     JobGone,
     Store,
     attach_output,
@@ -52,9 +53,9 @@ _SPAWN = multiprocessing.get_context("spawn")
 class RunnerHooks:
     """How the runner reports back to the conversation core."""
 
-    on_progress: Callable[[dict, int, int], Awaitable[None]]
-    on_done: Callable[[dict], Coroutine[Any, Any, None]]  # a coroutine: resume_deliveries runs it as a task
-    on_failed: Callable[[dict, str, dict[str, object]], Awaitable[None]]  # job, wording key, its parameters
+    on_progress: Callable[[Job, int, int], Awaitable[None]]
+    on_done: Callable[[Job], Coroutine[Any, Any, None]]  # a coroutine: resume_deliveries runs it as a task
+    on_failed: Callable[[Job, str, dict[str, object]], Awaitable[None]]  # job, wording key, its parameters
 
 
 def _end_processes(processes: list[multiprocessing.process.BaseProcess], grace: float = 2.0) -> None:
@@ -178,7 +179,7 @@ class JobRunner:
             except Exception:  # noqa: BLE001 - the dispatcher must survive anything
                 log.exception("dispatcher error")
 
-    async def _run(self, job: dict) -> None:
+    async def _run(self, job: Job) -> None:
         assert self.hooks is not None and self._pool is not None
         loop = asyncio.get_running_loop()
         try:
@@ -216,7 +217,7 @@ class JobRunner:
             self._active.pop(job["id"], None)
             self.poke()
 
-    async def _fail(self, job: dict, key: str, error: str, params: dict[str, object] | None = None) -> None:
+    async def _fail(self, job: Job, key: str, error: str, params: dict[str, object] | None = None) -> None:
         current = await self.io(get_job, job["id"])
         if current is None or current["status"] not in ACTIVE:
             return  # cancelled or purged meanwhile: nobody to tell

@@ -2,6 +2,7 @@
 
 from zaobot.storage.export import export_json, export_user
 from zaobot.storage.jobs import (
+    Job,
     JobGone,
     active_jobs,
     add_selfie,
@@ -30,7 +31,7 @@ from zaobot.storage.store import Store, open_store
 from zaobot.storage.users import current_consent, find_user, grant_consent, revoke_consent
 
 __all__ = [
-    "JobGone", "MediaStore", "PurgeReceipt", "active_jobs", "jobs_since", "new_watermark_id", "owner_hash",
+    "Job", "JobGone", "MediaStore", "PurgeReceipt", "active_jobs", "jobs_since", "new_watermark_id", "owner_hash",
     "queued_jobs", "selfie_file", "SecretKeyError", "Store", "SweepResult", "TamperedFile", "add_selfie",
     "attach_output", "audit", "ban", "create_job", "current_consent", "deliverable", "export_json",
     "export_user", "find_user", "get_job", "grant_consent", "is_banned", "latest_selfie", "open_reports",

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -81,12 +81,44 @@ def new_watermark_id() -> str:
 QUEUED_ACTION = "job:queued"
 
 
+class Job(TypedDict):
+    """A row of the jobs table, as every storage function returns it."""
+
+    id: str
+    user_id: int
+    selfie_id: int | None
+    scene: str
+    status: str  # a JobStatus value
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    output_file: str | None
+    output_expires_at: str | None
+    watermark_id: str | None
+    chat_id: str | None
+    platform: str | None
+    language: str | None
+    status_message: str | None
+    delivery: str  # JSON list of "chat:message" references of the sent clip
+    attempts: int
+
+
+def as_job(row: dict[str, Any]) -> Job:
+    """A jobs-table row, typed (sqlite-utils gives plain dicts)."""
+    return cast(Job, row)
+
+
+def as_jobs(rows: Iterable[dict[str, Any]]) -> list[Job]:
+    return [as_job(row) for row in rows]
+
+
 class JobGone(Exception):
     """The job was cancelled or purged while it rendered: its clip is dropped, nobody is told."""
 
 
 def create_job(store: Store, user_id: int, scene: str, *, selfie_id: int | None = None, chat_id: str | None = None,
-               platform: str | None = None, language: str | None = None, now: datetime | None = None) -> dict:
+               platform: str | None = None, language: str | None = None, now: datetime | None = None) -> Job:
     job: dict[str, Any] = {"id": uuid.uuid4().hex, "user_id": user_id, "selfie_id": selfie_id, "scene": scene,
            "status": JobStatus.QUEUED, "created_at": iso(now or utcnow()), "watermark_id": new_watermark_id(),
            "chat_id": chat_id, "platform": platform, "language": language, "delivery": "[]", "attempts": 0}
@@ -95,11 +127,13 @@ def create_job(store: Store, user_id: int, scene: str, *, selfie_id: int | None 
         # Keyed by the user's hash, like a ban: the hourly limit still counts after a /delete.
         audit(store, QUEUED_ACTION, job_id=job["id"], scene=scene, user_hash=owner_hash(store, job),
               now=now)
-    return job
+    created = get_job(store, job["id"])
+    assert created is not None
+    return created
 
 
-def get_job(store: Store, job_id: str) -> dict | None:
-    rows = list(store.db["jobs"].rows_where("id = ?", [job_id]))
+def get_job(store: Store, job_id: str) -> Job | None:
+    rows = as_jobs(store.db["jobs"].rows_where("id = ?", [job_id]))
     return rows[0] if rows else None
 
 
@@ -119,7 +153,7 @@ def set_status(store: Store, job_id: str, status: str, *, error: str | None = No
         store.db.table("jobs").update(job_id, fields)
 
 
-def attach_output(store: Store, job: dict, user_hash: str, clip: Path, *, now: datetime | None = None) -> str:
+def attach_output(store: Store, job: Job, user_hash: str, clip: Path, *, now: datetime | None = None) -> str:
     """Encrypt and keep the rendered clip; mark the job rendered (to deliver) and write its audit row."""
     moment = now or utcnow()
     name = store.media.put_file("outputs", clip)
@@ -158,9 +192,9 @@ def record_delivery(store: Store, job_id: str, message_ids: Iterable[str]) -> No
         store.db.table("jobs").update(job_id, fields)
 
 
-def undelivered_jobs(store: Store) -> list[dict]:
+def undelivered_jobs(store: Store) -> list[Job]:
     """Jobs whose clip is stored but was not sent (the process died while delivering)."""
-    return list(store.db["jobs"].rows_where("status = ?", [JobStatus.RENDERED], order_by="finished_at"))
+    return as_jobs(store.db["jobs"].rows_where("status = ?", [JobStatus.RENDERED], order_by="finished_at"))
 
 
 def deliverable(store: Store, job_id: str) -> bool:
@@ -187,7 +221,7 @@ def queued_jobs(store: Store) -> int:
     return store.db["jobs"].count_where("status = ?", [JobStatus.QUEUED])
 
 
-def owner_hash(store: Store, job: dict) -> str:
+def owner_hash(store: Store, job: Job | dict[str, Any]) -> str:
     """The audit hash of the user a job belongs to ('' once they are gone)."""
     row = store.db.execute("SELECT platform, platform_user_id FROM users WHERE id = ?", [job["user_id"]]).fetchone()
     return store.user_hash(row[0], row[1]) if row else ""
@@ -201,8 +235,8 @@ def selfie_file(store: Store, selfie_id: int | None) -> str | None:
     return rows[0]["file"] if rows else None
 
 
-def jobs_of(store: Store, user_id: int) -> list[dict]:
-    return list(store.db["jobs"].rows_where("user_id = ?", [user_id], order_by="created_at"))
+def jobs_of(store: Store, user_id: int) -> list[Job]:
+    return as_jobs(store.db["jobs"].rows_where("user_id = ?", [user_id], order_by="created_at"))
 
 
 def current_status(db: sqlite_utils.Database, job_id: str) -> str | None:

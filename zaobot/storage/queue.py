@@ -6,7 +6,7 @@ Only SQL about the queue lives here (storage owns SQL); the runner decides what 
 from __future__ import annotations
 
 from zaobot.storage.db import transaction
-from zaobot.storage.jobs import ACTIVE, JobStatus, get_job
+from zaobot.storage.jobs import ACTIVE, Job, JobStatus, as_jobs, get_job
 from zaobot.storage.store import Store, iso, utcnow
 
 PAUSED_FLAG = "paused"
@@ -23,7 +23,7 @@ def set_paused(store: Store, paused: bool) -> None:
                                         "updated_at": iso(utcnow())}, pk="key")
 
 
-def claim_next(store: Store) -> dict | None:
+def claim_next(store: Store) -> Job | None:
     """The oldest queued job, now marked running (one more attempt), or None."""
     with transaction(store.db):
         rows = list(store.db["jobs"].rows_where("status = ?", [JobStatus.QUEUED], order_by="created_at", limit=1))
@@ -35,9 +35,9 @@ def claim_next(store: Store) -> dict | None:
     return get_job(store, job["id"])
 
 
-def interrupted(store: Store) -> list[dict]:
+def interrupted(store: Store) -> list[Job]:
     """Jobs left running by a process that died, oldest first."""
-    return list(store.db["jobs"].rows_where("status = ?", [JobStatus.RUNNING], order_by="created_at"))
+    return as_jobs(store.db["jobs"].rows_where("status = ?", [JobStatus.RUNNING], order_by="created_at"))
 
 
 def requeue(store: Store, job_id: str) -> None:
@@ -45,10 +45,10 @@ def requeue(store: Store, job_id: str) -> None:
         store.db.table("jobs").update(job_id, {"status": JobStatus.QUEUED})
 
 
-def active(store: Store) -> list[dict]:
+def active(store: Store) -> list[Job]:
     """Queued and running jobs, oldest first (the moderators' /queue)."""
     marks = ", ".join("?" * len(ACTIVE))
-    return list(store.db["jobs"].rows_where(f"status in ({marks})", list(ACTIVE), order_by="created_at"))
+    return as_jobs(store.db["jobs"].rows_where(f"status in ({marks})", list(ACTIVE), order_by="created_at"))
 
 
 def position(store: Store, job_id: str) -> int:
