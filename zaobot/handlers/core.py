@@ -326,7 +326,7 @@ class Conversation:
             if not await self.io(storage.deliverable, job["id"]):
                 return  # taken down, cancelled or purged meanwhile
             try:
-                with self.store.media.decrypted_file(clip, job["id"]) as path:
+                async with self.io.decrypted_file(clip, job["id"]) as path:
                     message_id = await outbox.send(chat_id, Reply(
                         caption, buttons, video=path, width=scene.width if scene else None,
                         height=scene.height if scene else None, duration=scene.duration if scene else None))

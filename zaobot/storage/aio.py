@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from zaobot.storage.store import Store
@@ -32,6 +34,17 @@ class StorageThread:
     async def __call__(self, fn: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(self._run, fn, *args, **kwargs))
+
+    @asynccontextmanager
+    async def decrypted_file(self, name: str, tag: str) -> AsyncIterator[Path]:
+        """`MediaStore.decrypted_file` with the decryption and the clean-up on the storage thread:
+        a clip is up to 10 MB of AES-GCM and a file write, too long for the loop."""
+        held = self._origin.media.decrypted_file(name, tag)
+        path = await self(lambda _store: held.__enter__())
+        try:
+            yield path
+        finally:
+            await self(lambda _store: held.__exit__(None, None, None))
 
     def _run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         if self._own is None:
