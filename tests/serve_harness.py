@@ -43,6 +43,11 @@ class ServeProcess:
             self.proc.kill()
             return self.proc.wait(10)
 
+    def children(self) -> list[int]:
+        """The pids whose parent is this `zaobot serve` (its render workers), read from /proc."""
+        assert self.proc is not None
+        return children_of(self.proc.pid)
+
     def db(self) -> sqlite3.Connection:
         conn = sqlite3.connect(f"file:{self.data_dir / 'zaobot.sqlite3'}?mode=ro", uri=True, timeout=10)
         conn.row_factory = sqlite3.Row
@@ -54,3 +59,24 @@ class ServeProcess:
             return list(conn.execute(sql, params))
         finally:
             conn.close()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

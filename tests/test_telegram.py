@@ -15,6 +15,7 @@ from PIL import Image
 
 from tests.conftest import jpeg_bytes
 from tests.fake_telegram import TOKEN, FakeTelegram
+from tests.serve_harness import alive
 from tests.telegram_harness import MODERATOR, Bot
 
 log = logging.getLogger("zaobot.tests")
@@ -401,9 +402,16 @@ def test_kill_9_while_the_clip_uploads_still_delivers_exactly_one_clip(lone_fake
         since = selfie_stuck_at(fake, own, user, "sendVideo", demo_selfie_bytes, "demo", 120)
         [job] = own.rows("SELECT * FROM jobs")
         assert job["status"] == "rendered" and job["output_file"]
+        workers = own.children()
+        assert workers  # the render pool
         own.proc.kill()  # kill -9 in the middle of the upload
         own.proc.wait(10)
         fake.release_held()
+        # Its render workers do not outlive it (each holds an engine, about 400 MB).
+        deadline = time.time() + 10
+        while time.time() < deadline and any(alive(pid) for pid in workers):
+            time.sleep(0.2)
+        assert not any(alive(pid) for pid in workers)
         scratch = tmp_path / "data" / "tmp"
         left = [p for p in scratch.iterdir() if p.is_file()]
         assert left and all(job["id"] in p.name for p in left)  # the decrypted upload, left by the crash

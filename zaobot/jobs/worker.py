@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
@@ -69,10 +70,22 @@ class _Worker:
 _worker: _Worker | None = None
 
 
+PARENT_CHECK_S = 1.0  # how often a render worker checks that `zaobot serve` is still its parent
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once its parent is gone. A pool worker blocks on its call queue and never
+    notices a `zaobot serve` killed with -9: it stayed behind, holding its engine (about 400 MB)."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
 def init_worker(settings: Settings, secret: str, progress: Queue[Message] | None) -> None:
     """Load the engine and warm up before the process takes its first job: a job submitted
     meanwhile waits in the pool's queue, and the event loop is never involved."""
     global _worker
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="zaobot-parent-watch", daemon=True).start()
     _worker = _Worker(settings=settings, secret=secret, options=RenderOptions.from_settings(settings, secret),
                       engine=create_engine(settings),
                       media=MediaStore(settings.data_dir / "media", secret),
