@@ -76,11 +76,11 @@ def test_offsets_carry_proportions_not_pose_and_spare_outline_and_lips(astronaut
     rest = astronaut_points
     # Pose (an affine: seen from below, turned a little) is not proportion: no offsets.
     posed = astronaut_points @ np.array([[0.9, 0.1], [0.05, 0.8]]).T + 7.0
-    assert np.abs(shape.shape_offsets(posed, rest, hold_mouth=True, hold_eyes=False)).max() < 1e-6
+    assert np.abs(shape.shape_offsets(posed, rest, hold_eyes=False)).max() < 1e-6
 
     width = face_width(rest.astype(np.float32))
     wide = spread_eyes(astronaut_points, 0.03)
-    offsets = shape.shape_offsets(wide, rest, hold_mouth=True, hold_eyes=False)
+    offsets = shape.shape_offsets(wide, rest, hold_eyes=False)
     spread = offsets[LEFT_IRIS[0], 0] - offsets[RIGHT_IRIS[0], 0]
     expected = np.sign(rest[LEFT_IRIS[0], 0] - rest[RIGHT_IRIS[0], 0])
     assert spread * expected > 0.03 * width  # the eyes move apart ...
@@ -89,7 +89,7 @@ def test_offsets_carry_proportions_not_pose_and_spare_outline_and_lips(astronaut
     assert np.linalg.norm(offsets, axis=1).max() <= shape.MAX_SHIFT * np.ptp(rest[FACE_OVAL, 0]) + 1e-6
 
     # Eyes the scene shows through (the selfie's are closed) stay put too.
-    held = shape.shape_offsets(wide, rest, hold_mouth=True, hold_eyes=True)
+    held = shape.shape_offsets(wide, rest, hold_eyes=True)
     assert np.abs(held[np.r_[LEFT_EYE, RIGHT_EYE]]).max() < 1e-9
 
 

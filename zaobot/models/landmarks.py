@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, Self
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -61,7 +62,23 @@ def _mesh_points(result: object, width: int, height: int) -> list[np.ndarray]:
     return out
 
 
-class FaceAnalyzer:
+class _Graphs:
+    """Owns mediapipe graphs (native resources): closed by `close()` or at the end of a `with` block."""
+
+    _graphs: tuple[Any, ...] = ()
+
+    def close(self) -> None:
+        for graph in self._graphs:
+            graph.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FaceAnalyzer(_Graphs):
     """Detector + static mesh for still images. Not thread-safe: one per thread."""
 
     def __init__(self, min_score: float = 0.5) -> None:
@@ -71,16 +88,7 @@ class FaceAnalyzer:
         self._mesh = solutions.face_mesh.FaceMesh(
             static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3
         )
-
-    def close(self) -> None:
-        for solution in (self._full, self._short, self._mesh):
-            solution.close()
-
-    def __enter__(self) -> FaceAnalyzer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._graphs = (self._full, self._short, self._mesh)
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         """All faces, largest first; both detector ranges merged so near and far faces count."""
@@ -119,7 +127,7 @@ class FaceAnalyzer:
         return pts.astype(np.float32)
 
 
-class MeshTracker:
+class MeshTracker(_Graphs):
     """The mesh in tracking mode over one clip's frames. Make a fresh one per clip."""
 
     def __init__(self, max_faces: int = 3) -> None:
@@ -127,15 +135,7 @@ class MeshTracker:
             static_image_mode=False, max_num_faces=max_faces, refine_landmarks=True,
             min_detection_confidence=0.5, min_tracking_confidence=0.5,
         )
-
-    def close(self) -> None:
-        self._mesh.close()
-
-    def __enter__(self) -> MeshTracker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._graphs = (self._mesh,)
 
     def track(self, frames: Iterable[np.ndarray]) -> Iterator[list[np.ndarray]]:
         """For each RGB frame, every face's 478 landmarks (float32 pixels)."""
@@ -144,22 +144,14 @@ class MeshTracker:
             yield _mesh_points(result, frame.shape[1], frame.shape[0])
 
 
-class HandTracker:
+class HandTracker(_Graphs):
     """mediapipe's hand landmarks in tracking mode over one clip's frames (the model ships in its
     wheel). Used at `scenes add` only: a hand in front of the actor's face must stay on top."""
 
     def __init__(self, max_hands: int = 2) -> None:
         self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=max_hands, model_complexity=0,
                                                min_detection_confidence=0.5, min_tracking_confidence=0.5)
-
-    def close(self) -> None:
-        self._hands.close()
-
-    def __enter__(self) -> HandTracker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._graphs = (self._hands,)
 
     def hands(self, frame: np.ndarray) -> list[np.ndarray]:
         """Every hand's 21 landmarks (float32 pixels) in one RGB frame."""

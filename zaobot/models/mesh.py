@@ -319,7 +319,7 @@ class MeshEngine:
         track = None if analysis is None else analysis.landmarks[analysis.present]
         if track is not None and len(track):
             state.rest = resting_shape(track)
-            state.offsets = shape_offsets(source.points, state.rest, hold_mouth=True,
+            state.offsets = shape_offsets(source.points, state.rest,
                                           hold_eyes=not source.eyes_open, mouth_open=source.mouth_open)
         for index, (frame, landmarks) in enumerate(pairs):
             hands = None if analysis is None else analysis.hands_at(index)

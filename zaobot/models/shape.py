@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from zaobot.models.topology import FACE_OVAL, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
+from zaobot.models.warp import fit_affine
 
 STRENGTH = 1.0  # share of the user's proportions carried over
 OVAL_FADE = 0.12  # offsets fade to nothing over this distance from the outline, in face widths
@@ -58,9 +59,8 @@ def affine_onto(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     An affine, not a similarity: a selfie taken from a little below or to the side is
     squashed along one axis, and that is pose, not proportion. What an affine cannot
     explain (eye spacing against nose length, brow height...) is what makes a face its own."""
-    design = np.hstack([src.astype(np.float64), np.ones((len(src), 1))])
-    solution, *_ = np.linalg.lstsq(design, dst.astype(np.float64), rcond=None)
-    return design @ solution
+    affine = fit_affine(src, dst)
+    return src.astype(np.float64) @ affine[:, :2].T + affine[:, 2]
 
 
 def resting_shape(track: np.ndarray) -> np.ndarray:
@@ -73,34 +73,27 @@ def resting_shape(track: np.ndarray) -> np.ndarray:
     return np.median(aligned, axis=0)
 
 
-def _distance_to(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Distance of each point to a closed polygon's outline (positive inside and outside)."""
-    contour = polygon.astype(np.float32).reshape(-1, 1, 2)
-    return np.array([abs(cv2.pointPolygonTest(contour, (float(x), float(y)), True)) for x, y in points])
+def _signed_distance(points: np.ndarray, outline: np.ndarray) -> np.ndarray:
+    """Each point's distance to a closed outline: positive inside, negative outside."""
+    contour = outline.astype(np.float32).reshape(-1, 1, 2)
+    return np.array([cv2.pointPolygonTest(contour, (float(x), float(y)), True) for x, y in points])
 
 
-def _hold_weight(points: np.ndarray, region: np.ndarray, fade: float) -> np.ndarray:
-    """0 inside `region`'s outline (and on it), rising to 1 at `fade` from it."""
-    contour = points[region].astype(np.float32).reshape(-1, 1, 2)
-    signed = np.array([cv2.pointPolygonTest(contour, (float(x), float(y)), True) for x, y in points])
-    return np.clip(-signed / fade, 0.0, 1.0)
-
-
-def shape_offsets(user: np.ndarray, rest: np.ndarray, *, hold_mouth: bool, hold_eyes: bool,
-                  mouth_open: bool = False) -> np.ndarray:
+def shape_offsets(user: np.ndarray, rest: np.ndarray, *, hold_eyes: bool, mouth_open: bool = False) -> np.ndarray:
     """(478, 2) offsets in the resting shape's frame that give it the user's proportions.
 
     user: the selfie's (frontal) landmarks; rest: resting_shape() of the scene. Zero on the
-    outline, and at the lips (and at the eyes when the scene's eyes show), fading in between."""
+    outline and at the lips (the scene's mouth may show through there at any frame), and at
+    the eyes when the scene's eyes show; fading in between."""
     aligned = affine_onto(user, rest)
     offsets = STRENGTH * (aligned - rest)
     width = float(np.ptp(rest[FACE_OVAL, 0])) or 1.0
-    weight = np.clip(_distance_to(rest, rest[FACE_OVAL]) / (OVAL_FADE * width), 0.0, 1.0)
-    holds = [(OUTER_LIPS, OPEN_MOUTH_FADE if mouth_open else HOLD_FADE)] if hold_mouth else []
+    weight = np.clip(np.abs(_signed_distance(rest, rest[FACE_OVAL])) / (OVAL_FADE * width), 0.0, 1.0)
+    holds = [(OUTER_LIPS, OPEN_MOUTH_FADE if mouth_open else HOLD_FADE)]
     if hold_eyes:
         holds += [(RIGHT_EYE, HOLD_FADE), (LEFT_EYE, HOLD_FADE)]
-    for region, fade in holds:
-        weight = weight * _hold_weight(rest, region, fade * width)
+    for region, fade in holds:  # 0 inside the feature, rising to 1 at `fade` outside it
+        weight = weight * np.clip(-_signed_distance(rest, rest[region]) / (fade * width), 0.0, 1.0)
     offsets *= weight[:, None]
     length = np.linalg.norm(offsets, axis=1, keepdims=True)
     limit = MAX_SHIFT * width
