@@ -513,6 +513,10 @@ def test_kill_9_while_a_selfie_is_handled_answers_it_after_the_restart(lone_fake
         assert not any(c.method == "sendMessage" and str(c.params["chat_id"]) == str(user) for c in fake.calls[since:])
         own.start()
         fake.wait_text(user, "Got your selfie", 60, since)
+        # The hold is released right after the reply went out, on the storage thread: allow it a moment.
+        deadline = time.monotonic() + 10
+        while own.rows("SELECT COUNT(*) AS n FROM inbox")[0]["n"] and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert own.rows("SELECT COUNT(*) AS n FROM inbox")[0]["n"] == 0  # answered, so no longer held
     finally:
         own.stop()
