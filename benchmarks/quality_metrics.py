@@ -13,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
-import dlib
-import face_recognition_models
 import numpy as np
 
+from zaobot.models.identity import FaceDescriber as IdentityMeter
+from zaobot.models.identity import distance
 from zaobot.models.topology import FACE_OVAL
+
+__all__ = ["IdentityMeter", "distance"]  # re-exported for benchmarks/quality.py
 
 UPPER_LIP, LOWER_LIP = 13, 14
 FOREHEAD, CHIN = 10, 152
@@ -43,44 +45,6 @@ def oval_box(points: np.ndarray, size: tuple[int, int], pad: float = 0.0) -> Box
     w, h = size
     return Box(max(0, int(lo[0] - grow)), max(0, int(lo[1] - grow)),
                min(w, int(hi[0] + grow) + 1), min(h, int(hi[1] + grow) + 1))
-
-
-class IdentityMeter:
-    """dlib ResNet descriptors of the face at a known place in an image."""
-
-    def __init__(self) -> None:
-        self._detector = dlib.get_frontal_face_detector()  # HOG: no model file
-        self._shape = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
-        self._net = dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
-
-    def descriptor(self, rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
-        """The 128-d descriptor of the face whose mesh landmarks are `points` (478, 2).
-
-        dlib's aligner was trained on its own detector's boxes, so the face is re-detected
-        near the landmarks (upsampled when small); the landmark box is the fallback."""
-        h, w = rgb.shape[:2]
-        box = oval_box(points, (w, h), pad=0.5)
-        crop = np.ascontiguousarray(rgb[box.y0:box.y1, box.x0:box.x1])
-        scale = max(1.0, 200.0 / max(1, box.width))
-        if scale > 1.0:
-            crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        found = self._detector(crop, 1 if crop.shape[1] < 400 else 0)
-        centre = (points[FACE_OVAL].mean(axis=0) - [box.x0, box.y0]) * scale
-        rect = None
-        for r in found:
-            if r.left() <= centre[0] <= r.right() and r.top() <= centre[1] <= r.bottom():
-                rect = r
-                break
-        if rect is None:
-            inner = oval_box(points, (w, h))
-            x0, y0 = (inner.x0 - box.x0) * scale, (inner.y0 - box.y0 + 0.15 * inner.width) * scale
-            rect = dlib.rectangle(int(x0), int(y0), int(x0 + inner.width * scale), int(y0 + inner.width * scale))
-        shape = self._shape(crop, rect)
-        return np.asarray(self._net.compute_face_descriptor(crop, shape), dtype=np.float64)
-
-
-def distance(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b))
 
 
 def mouth_opening(points: np.ndarray) -> float:

@@ -122,6 +122,24 @@ class FakeTelegram:
         self.push({"message": self._message(user_id, "en", **fields)})
         return file_id
 
+    def send_video_note(self, user_id: int, data: bytes, *, forwarded: bool = False, gallery: bool = False,
+                        lang: str = "en") -> str:
+        """A round video recorded in the app (or, with `gallery`, a plain video; with `forwarded`,
+        one forwarded from another chat)."""
+        file_id = f"vnote{next(self._ids)}"
+        self.files[file_id] = data
+        if gallery:
+            fields: dict[str, Any] = {"video": {"file_id": file_id, "file_unique_id": file_id, "width": 480,
+                                                "height": 480, "duration": 5, "file_size": len(data)}}
+        else:
+            fields = {"video_note": {"file_id": file_id, "file_unique_id": file_id, "length": 480, "duration": 5,
+                                     "file_size": len(data)}}
+        if forwarded:
+            fields["forward_origin"] = {"type": "user", "date": int(time.time()) - 60,
+                                        "sender_user": self._user(user_id + 1, lang)}
+        self.push({"message": self._message(user_id, lang, **fields)})
+        return file_id
+
     def press(self, user_id: int, data: str, lang: str = "en") -> None:
         message = self._message(BOT_ID, lang, text="buttons")
         message["chat"] = {"id": user_id, "type": "private"}

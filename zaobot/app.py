@@ -135,6 +135,7 @@ async def serve(settings: Settings) -> None:
         # Render workers began warming up in runner.start; the selfie checker warms up now that the
         # adapters answer. Selfies sent meanwhile just wait for it.
         tasks.append(asyncio.create_task(core.checker.warm(), name="zaobot-warm-selfie-checker"))
+        tasks.append(asyncio.create_task(core.verification.warm(), name="zaobot-warm-live-check"))
         log.info("zaobot is serving")
         await stop.wait()
     finally:

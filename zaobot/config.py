@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from zaobot.challenge import ACTIONS, Action, parse_actions
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_SCENES_DIR = PACKAGE_DIR / "scenes"
@@ -62,6 +64,13 @@ class Settings(BaseSettings):
     c2pa_key: Path | None = Field(None, validation_alias="ZAOBOT_C2PA_KEY")
     c2pa_trust: Path | None = Field(None, validation_alias="ZAOBOT_C2PA_TRUST")
 
+    # The live check (README "The live check"): a selfie is used only after its owner proves,
+    # in a short recording, that the face is theirs. `off` restores the behaviour before it.
+    liveness: Literal["required", "off"] = Field("required", validation_alias="ZAOBOT_LIVENESS")
+    liveness_actions: str = Field(",".join(ACTIONS), validation_alias="ZAOBOT_LIVENESS_ACTIONS")
+    liveness_seed: int | None = Field(None, validation_alias="ZAOBOT_LIVENESS_SEED")  # tests only
+    liveness_max_bytes: int = Field(20 * 1024 * 1024, validation_alias="ZAOBOT_LIVENESS_MAX_BYTES")
+
     # Platforms (used by `zaobot serve`). Tokens are secrets: never logged, hidden from repr.
     telegram_bot_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
     telegram_api_base_url: str = Field("https://api.telegram.org/bot", validation_alias="TELEGRAM_API_BASE_URL")
@@ -80,6 +89,23 @@ class Settings(BaseSettings):
     wechat_moderator_openids: str = Field("", validation_alias="WECHAT_MODERATOR_OPENIDS")
     http_host: str = Field("127.0.0.1", validation_alias="ZAOBOT_HTTP_HOST")
     http_port: int = Field(8080, validation_alias="ZAOBOT_HTTP_PORT")
+
+    @field_validator("liveness_actions")
+    @classmethod
+    def _known_actions(cls, value: str) -> str:
+        parse_actions(value)  # a clear ValueError for a typo, at start-up rather than at the first challenge
+        return value
+
+    @property
+    def live_actions(self) -> tuple[Action, ...]:
+        """The actions a challenge may ask for (ZAOBOT_LIVENESS_ACTIONS), in one fixed order, so that a
+        seeded draw does not depend on how the list was written."""
+        allowed = parse_actions(self.liveness_actions)
+        return tuple(a for a in ACTIONS if a in allowed)
+
+    @property
+    def liveness_required(self) -> bool:
+        return self.liveness == "required"
 
     @property
     def scene_dirs(self) -> list[Path]:

@@ -133,10 +133,20 @@ _CATALOG: dict[str, dict[Lang, str]] = {
         "en": ("Privacy: we keep your selfie (encrypted) for at most {selfie_h} h and your clips for at most "
                "{output_h} h. We never keep face measurements. Each clip has a visible AI label and an invisible "
                "mark; an audit record without images (your account replaced by a one-way code) is kept "
-               "{audit_d} days. /mydata shows what we store, /delete erases it."),
+               "{audit_d} days. /mydata shows what we store, /delete erases it.{live}"),
         "zh": ("隐私说明：自拍加密保存最长 {selfie_h} 小时，生成视频最长 {output_h} 小时；从不保存人脸特征。"
                "每个视频带有可见的 AI 标识和隐式水印；不含图像的审计记录（账号以单向编码代替）保留 {audit_d} 天。"
-               "/mydata 查看已保存的数据，/delete 删除全部数据。"),
+               "/mydata 查看已保存的数据，/delete 删除全部数据。{live}"),
+    },
+    "bot.privacy_live": {
+        "en": ("\n\nLive check: before your selfie is used, you record a few seconds of video doing two random "
+               "actions. It is analysed in memory on our server and deleted at once; we keep only the result "
+               "(passed or failed, which check, the method and scores), never the video or face measurements. "
+               "It stops someone using a photo of another person, or a photo held up to the camera; it cannot "
+               "stop every replayed or synthetic video, so misuse can still be reported with /report."),
+        "zh": ("\n\n真人验证：使用您的自拍之前，您需要录制几秒钟视频，完成两个随机动作。视频仅在服务器内存中分析，"
+               "随即删除；我们只保留结果（是否通过、哪项检查、方法和分数），从不保存视频或人脸特征。"
+               "它能阻止使用他人照片或对着镜头举起照片，但无法阻止所有回放或合成的视频，滥用仍可通过 /report 举报。"),
     },
     "bot.unknown_command": {
         "en": "Sorry, I don't know that command. Send /help for what I can do.",
@@ -177,6 +187,99 @@ _CATALOG: dict[str, dict[Lang, str]] = {
     "limit.queue_full": {
         "en": "We're very busy right now. Please try again in a few minutes.",
         "zh": "当前请求较多，请几分钟后再试。",
+    },
+    # The live check. {steps} is a numbered list of live.action.* entries; {how} is live.how.<platform>.
+    "live.ask": {
+        "en": ("One more step, so we know this face is yours and nobody else's: {how}, and in it:\n{steps}\n"
+               "Keep your face in the picture, alone, in good light. You have 2 minutes. The video is checked "
+               "on our server and deleted straight away; we keep only whether it passed."),
+        "zh": ("还差一步，以确认照片中的脸是您本人：{how}，在视频中依次：\n{steps}\n"
+               "请保持脸在画面内、画面中只有您一人、光线充足。请在 2 分钟内完成。视频在我们的服务器上检查后立即删除，"
+               "我们只保留是否通过的结果。"),
+    },
+    "live.got_selfie": {"en": "Got your selfie.", "zh": "已收到自拍。"},
+    "live.how.telegram": {
+        "en": "record a round video message (tap the microphone to switch to the camera, then hold it; 3-10 s)",
+        "zh": "录制一条圆形视频消息（点击麦克风图标切换为相机，然后按住录制，3-10 秒）",
+    },
+    "live.how.wechat": {
+        "en": "record a short video (tap +, then Camera, and hold the button; 3-10 s)",
+        "zh": "拍摄一段小视频（点击＋，选择“拍摄”，按住拍摄键，3-10 秒）",
+    },
+    "live.action.turn_left": {"en": "turn your head to your left, then back", "zh": "把头转向您的左侧，再转回来"},
+    "live.action.turn_right": {"en": "turn your head to your right, then back", "zh": "把头转向您的右侧，再转回来"},
+    "live.action.blink": {"en": "blink", "zh": "眨眼"},
+    "live.action.open_mouth": {"en": "open your mouth wide, then close it", "zh": "张大嘴，再合上"},
+    "live.passed": {
+        "en": "Thanks, that's you. Your selfie is verified. Pick a scene:",
+        "zh": "谢谢，确认是您本人，自拍已验证。请选择场景：",
+    },
+    "live.passed_starting": {
+        "en": "Thanks, that's you. Your selfie is verified.",
+        "zh": "谢谢，确认是您本人，自拍已验证。",
+    },
+    "live.not_round": {
+        "en": "Please record the video now, in this chat, as a round video message: a video from your gallery "
+              "can't show that you are here.",
+        "zh": "请现在在本对话中录制圆形视频消息：相册中的视频无法证明是您本人在场。",
+    },
+    "live.forwarded": {
+        "en": "A forwarded video can't prove it's you. Please record one yourself now, in this chat.",
+        "zh": "转发的视频无法证明是您本人。请现在在本对话中亲自录制。",
+    },
+    "live.no_selfie": {
+        "en": "Send me your selfie first; then I'll ask you for a short video to check it's you.",
+        "zh": "请先发送您的自拍，之后我会请您录一段短视频以确认是您本人。",
+    },
+    "live.too_big": {
+        "en": "That video is too large ({detail}). A few seconds are enough.",
+        "zh": "视频过大（{detail}），几秒钟就够了。",
+    },
+    "live.expired": {
+        "en": "That challenge has expired (2 minutes). Here is a new one.",
+        "zh": "该验证已过期（2 分钟）。这是新的验证要求。",
+    },
+    "live.paused": {
+        "en": "Too many checks failed in the last hour, so checking is paused for you until {time} UTC. "
+              "Please try again then, in good light, with only your face in the picture.",
+        "zh": ("过去一小时内验证失败次数过多，验证已暂停至 {time}（UTC）。"
+               "届时请在光线充足、画面中只有您本人的情况下重试。"),
+    },
+    "live.failed.unreadable": {
+        "en": "I couldn't read that video. Please record it again.",
+        "zh": "无法读取该视频，请重新录制。",
+    },
+    "live.failed.no_face": {
+        "en": "I couldn't see your face through the video. Keep it in the picture, facing the camera, in good light.",
+        "zh": "视频中大部分时间看不到您的脸。请让脸保持在画面内、面向镜头，并保证光线充足。",
+    },
+    "live.failed.faces": {
+        "en": "There was more than one face, or the face changed during the video. Only you should be in it.",
+        "zh": "视频中出现了不止一张脸，或中途换了人。画面中应只有您本人。",
+    },
+    "live.failed.still": {
+        "en": "That looks like a photo moved in front of the camera, not a live face. Please record yourself.",
+        "zh": "这看起来像是在镜头前移动的照片，而不是真人。请录制您本人。",
+    },
+    "live.failed.planar": {
+        "en": "The face stayed flat while it turned, like a photo or a screen. Please record yourself.",
+        "zh": "转头时脸部保持平面，像是照片或屏幕。请录制您本人。",
+    },
+    "live.failed.actions": {
+        "en": "I didn't see you {missing}. Please do each step clearly.",
+        "zh": "没有检测到您{missing}。请清楚地完成每个动作。",
+    },
+    "live.failed.order": {
+        "en": "The steps were there, but not in the order asked. Please do them in order.",
+        "zh": "动作都有，但顺序不对。请按要求的顺序完成。",
+    },
+    "live.failed.identity": {
+        "en": "The face in the video is not the same person as in your selfie. Only your own face can be used.",
+        "zh": "视频中的人与自拍中的不是同一人。只能使用您本人的脸。",
+    },
+    "live.failed.error": {
+        "en": "Something went wrong while checking your video. Please send it again.",
+        "zh": "检查视频时出错，请重新发送。",
     },
     "job.queued": {
         "en": "Queued (position {position}). Your clip should be ready in about {seconds} s.",

@@ -20,8 +20,10 @@ from zaobot.config import Settings
 from zaobot.consent import CONSENT_VERSION, consent_text
 from zaobot.errors import SelfieError, UnknownScene
 from zaobot.handlers.events import Button, DeliveryRefused, Event, Outbox, Reply, best_effort
+from zaobot.handlers.live_checker import LiveChecker
 from zaobot.handlers.receipts import receipt_text
 from zaobot.handlers.selfie_check import SelfieChecker
+from zaobot.handlers.verification import Verification
 from zaobot.jobs import JobRunner, RunnerHooks
 from zaobot.media.scenes import Scene, SceneLibrary
 from zaobot.storage import Job, Store, queue
@@ -41,7 +43,7 @@ def lang_of(code: str | None) -> wording.Lang:
 
 class Conversation:
     def __init__(self, store: Store, settings: Settings, library: SceneLibrary, runner: JobRunner,
-                 checker: SelfieChecker | None = None) -> None:
+                 checker: SelfieChecker | None = None, live_checker: LiveChecker | None = None) -> None:
         self.store = store
         self.settings = settings
         self.library = library
@@ -58,6 +60,7 @@ class Conversation:
         from zaobot.handlers.moderation import Moderation
 
         self.moderation = Moderation(self)
+        self.verification = Verification(self, settings, live_checker)  # the live check (ZAOBOT_LIVENESS)
         # Command tables. Open commands (rights and information) need neither consent nor an
         # unbanned account; user commands need both. Callbacks are keyed by their data's prefix.
         self._open_commands: dict[str, Callable[[Event, wording.Lang], Awaitable[list[Reply]]]] = {
@@ -129,6 +132,8 @@ class Conversation:
             return await self._command(event, user, lang)
         if event.kind == "photo":
             return await self._photo(event, user, lang)
+        if event.kind == "video":
+            return await self.verification.on_video(event, user, lang)
         if event.kind == "callback":
             return await self._callback(event, user, lang)
         return await self._text(event, user, lang)
@@ -180,7 +185,7 @@ class Conversation:
         return [Reply(wording.text("bot.welcome", lang) + "\n\n" + accepted)]
 
     async def _scenes(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
-        return [self._scene_buttons(lang, wording.text("bot.pick_scene", lang))]
+        return [self.scene_buttons(lang, wording.text("bot.pick_scene", lang))]
 
     async def _consent_command(self, event: Event, user: dict, lang: wording.Lang) -> list[Reply]:
         consent = await self.io(storage.current_consent, event.platform, event.user_id)
@@ -203,7 +208,7 @@ class Conversation:
         return await handler(event, user, value, lang) if handler is not None else []
 
     async def _scene_pressed(self, event: Event, user: dict, value: str, lang: wording.Lang) -> list[Reply]:
-        return await self._start_job(event, user, value, lang)
+        return await self.start_job(event, user, value, lang)
 
     async def _report_pressed(self, event: Event, user: dict, value: str, lang: wording.Lang) -> list[Reply]:
         if not JOB_ID.fullmatch(value):
@@ -215,7 +220,7 @@ class Conversation:
         keyword = event.text.strip()
         if not keyword:
             return [Reply(wording.text("bot.help", lang))]
-        return await self._start_job(event, user, keyword, lang)
+        return await self.start_job(event, user, keyword, lang)
 
     # ---------------------------------------------------------------- selfies and jobs
 
@@ -232,12 +237,15 @@ class Conversation:
         except SelfieError as err:
             return [Reply(err.message(lang))]  # the bad selfie is dropped, never stored
         del data  # the upload as sent (with its EXIF) is never stored
-        await self.io(storage.add_selfie, user["id"], clean)
-        del clean
+        selfie_id = await self.io(storage.add_selfie, user["id"], clean)
         keyword = event.text.strip()
+        if self.verification.required:  # the face must be shown to be the sender's before it is used
+            return await self.verification.ask(event, user, selfie_id, clean, keyword, lang,
+                                               lead=wording.text("live.got_selfie", lang) + " ")
+        del clean
         if keyword:
-            return await self._start_job(event, user, keyword, lang)
-        return [self._scene_buttons(lang, wording.text("bot.pick_scene", lang))]
+            return await self.start_job(event, user, keyword, lang)
+        return [self.scene_buttons(lang, wording.text("bot.pick_scene", lang))]
 
     async def _gate_new_job(self, event: Event, user: dict, lang: wording.Lang) -> Reply | None:
         if await self.io(queue.is_paused):
@@ -251,7 +259,7 @@ class Conversation:
             return Reply(wording.text("limit.queue_full", lang))
         return None
 
-    async def _start_job(self, event: Event, user: dict, keyword: str, lang: wording.Lang) -> list[Reply]:
+    async def start_job(self, event: Event, user: dict, keyword: str, lang: wording.Lang) -> list[Reply]:
         try:
             scene = self.library.find(keyword)
         except UnknownScene as err:
@@ -261,8 +269,11 @@ class Conversation:
             return [Reply(wording.text("bot.send_selfie_first", lang, scenes=self._scene_names()))]
         if (refusal := await self._gate_new_job(event, user, lang)) is not None:
             return [refusal]
+        if (challenge := await self.verification.gate(event, user, selfie, scene.keyword, lang)) is not None:
+            return challenge
         job = await self.io(storage.create_job, user["id"], scene.keyword, selfie_id=selfie["id"],
-                            chat_id=event.chat_id, platform=event.platform, language=lang)
+                            chat_id=event.chat_id, platform=event.platform, language=lang,
+                            liveness=self.verification.job_liveness(selfie))
         position = await self.runner.position(job["id"])
         text = wording.text("job.queued", lang, position=position, seconds=self.runner.estimate_seconds(position))
         outbox = self.outboxes[event.platform]
@@ -388,7 +399,7 @@ class Conversation:
     def _scene_names(self) -> str:
         return ", ".join(self.library.keywords()) or "-"
 
-    def _scene_buttons(self, lang: wording.Lang, text: str) -> Reply:
+    def scene_buttons(self, lang: wording.Lang, text: str) -> Reply:
         scenes = self.library.scenes()
         rows = [[Button(s.title or s.keyword, f"scene:{s.keyword}")] for s in scenes]
         return Reply(text, rows)
@@ -404,5 +415,6 @@ class Conversation:
 
     def close(self) -> None:
         self.checker.close()
+        self.verification.close()
         self.io.close()
 

@@ -10,7 +10,7 @@ from typing import Literal, Protocol
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["command", "text", "photo", "callback"]
+EventKind = Literal["command", "text", "photo", "video", "callback"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class Event:
     # Whether the platform vouches for the message itself, not only for the request (WeChat plain
     # mode signs the query string only). Moderator commands are refused without it.
     authenticated: bool = True
+    # Videos: recorded just now in the app (a Telegram video note, a WeChat short video), not picked
+    # from the gallery; and whether the message was forwarded from elsewhere.
+    live: bool = False
+    forwarded: bool = False
 
 
 @dataclass(frozen=True)

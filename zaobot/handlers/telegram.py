@@ -152,11 +152,11 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 
 def _media_of(message) -> tuple[str, int | None] | None:
-    """(file_id, size) of a photo, video or document in a message."""
+    """(file_id, size) of a photo, video, video note or document in a message."""
     if message.photo:
         item = message.photo[-1]  # the largest size
         return item.file_id, item.file_size
-    for attachment in (message.video, message.document, message.animation):
+    for attachment in (message.video_note, message.video, message.document, message.animation):
         if attachment is not None:
             return attachment.file_id, attachment.file_size
     return None
@@ -182,8 +182,13 @@ async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         head, _, rest = caption.partition(" ")
         event = Event(kind="command", command=head[1:].split("@", 1)[0].lower(), text=rest.strip(),
                       fetch_bytes=fetch, file_size=media[1], **_base(update))
-    elif message.video is not None or message.animation is not None:
-        event = Event(kind="text", text="", **_base(update))  # a video is no selfie: answered with help
+    elif message.video_note is not None or message.video is not None:
+        # A recording for the live check. Only a video note is recorded in the app there and then;
+        # a gallery video, or anything forwarded, is refused with the reason (handlers.verification).
+        event = Event(kind="video", fetch_bytes=fetch, file_size=media[1], live=message.video_note is not None,
+                      forwarded=message.forward_origin is not None, **_base(update))
+    elif message.animation is not None:
+        event = Event(kind="text", text="", **_base(update))  # a GIF is no selfie: answered with help
     else:
         event = Event(kind="photo", text=caption, fetch_bytes=fetch, file_size=media[1], **_base(update))
     await _answer(update, context, event)
@@ -239,7 +244,8 @@ def build_application(settings: Settings, core: Conversation) -> Application:
     )
     app.bot_data["core"] = core
     app.add_handler(MessageHandler(filters.COMMAND, on_command))
-    app.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL | filters.VIDEO | filters.ANIMATION, on_media))
+    app.add_handler(MessageHandler(filters.PHOTO | filters.Document.ALL | filters.VIDEO | filters.VIDEO_NOTE
+                                   | filters.ANIMATION, on_media))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, on_text))
     app.add_handler(CallbackQueryHandler(on_callback))
     app.add_error_handler(on_error)

@@ -220,7 +220,9 @@ def to_event(message: Any, api: WeChatAPI, moderators: frozenset[str] = frozense
              max_bytes: int = 20 * 1024 * 1024) -> Event | None:
     """Translate a parsed WeChat message into the core's Event (None: nothing to do).
 
-    WeChat videos carry no caption, so a video from a moderator means /verify."""
+    WeChat videos carry no caption, so a video from a moderator means /verify; from anyone else it
+    is a recording for the live check (WeChat offers no forwarding of a short video into an
+    Official Account chat, and both kinds are recorded or picked by the user, so both are taken)."""
     base = {"platform": PLATFORM, "user_id": message.source, "chat_id": message.source, "language": "zh"}
     if message.type == "event":
         if message.event == "subscribe":
@@ -247,8 +249,15 @@ def to_event(message: Any, api: WeChatAPI, moderators: frozenset[str] = frozense
             return await api.get_media(media_id)
 
         return Event(kind="command", command="verify", fetch_bytes=fetch_video, **base)
+    if message.type in ("video", "shortvideo"):  # a recording for the live check, fetched only if one is due
+        media_id = message.media_id
+
+        async def fetch_recording() -> bytes:
+            return await api.get_media(media_id)
+
+        return Event(kind="video", fetch_bytes=fetch_recording, live=True, **base)
     if message.type != "text":
-        return Event(kind="text", text="", **base)  # voice, video, location...: answered with help
+        return Event(kind="text", text="", **base)  # voice, location...: answered with help
     text = (message.content or "").strip()
     head, _, rest = text.partition(" ")
     word = head.lower()

@@ -7,6 +7,7 @@ temporary name and renamed into place.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -202,3 +203,46 @@ class ClipWriter:
             self.close()
         else:
             self.abort()
+
+
+class UnreadableVideo(Exception):
+    """An upload that is not a video PyAV can decode (or has no video stream)."""
+
+
+def sample_frames(data: bytes, *, fps: float, max_seconds: float, max_side: int,
+                  max_pixels: int = 4096 * 4096) -> list[tuple[float, np.ndarray]]:
+    """Decode an uploaded recording in memory: (time in s, RGB frame) at most `fps` per second,
+    over its first `max_seconds`, each downscaled to `max_side`. Nothing touches the disk.
+
+    A frame larger than `max_pixels` (a crafted header) is refused before it is converted; an
+    unreadable file raises UnreadableVideo."""
+    out: list[tuple[float, np.ndarray]] = []
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.video:
+                raise UnreadableVideo("no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            base = float(stream.time_base) if stream.time_base else 1 / 25
+            next_at = 0.0
+            for frame in container.decode(stream):
+                t = float(frame.pts * base) if frame.pts is not None else len(out) / fps
+                if out and t > out[0][0] + max_seconds:
+                    break
+                if frame.width * frame.height > max_pixels:
+                    raise UnreadableVideo(f"frame of {frame.width}x{frame.height}")
+                if out and t + 1e-6 < next_at:
+                    continue
+                scale = min(1.0, max_side / max(frame.width, frame.height))
+                if scale < 1.0:
+                    frame = frame.reformat(width=max(2, round(frame.width * scale) // 2 * 2),
+                                           height=max(2, round(frame.height * scale) // 2 * 2))
+                out.append((t, frame.to_ndarray(format="rgb24")))
+                # On a grid from the first frame, so 25 fps sampled at 15 gives 15, not 12.5.
+                next_at = t + 1.0 / fps if len(out) == 1 else max(next_at + 1.0 / fps, t)
+    except (av.error.FFmpegError, ValueError, OSError) as err:
+        raise UnreadableVideo(type(err).__name__) from None
+    if not out:
+        raise UnreadableVideo("no frames")
+    start = out[0][0]
+    return [(t - start, rgb) for t, rgb in out]

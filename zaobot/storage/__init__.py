@@ -1,5 +1,6 @@
 """SQLite storage (sqlite-utils) and encrypted media files: plain functions over a Store."""
 
+from zaobot.storage import liveness
 from zaobot.storage.export import export_json, export_user
 from zaobot.storage.jobs import (
     Job,
@@ -36,5 +37,6 @@ __all__ = [
     "attach_output", "audit", "ban", "create_job", "current_consent", "deliverable", "export_json",
     "export_user", "find_user", "get_job", "grant_consent", "is_banned", "latest_selfie", "open_reports",
     "open_store", "purge_user", "record_delivery", "report", "resolve_report", "resume_pending_deletions",
-    "revoke_consent", "set_status", "set_status_message", "stats", "sweep", "takedown", "unban", "undelivered_jobs",
+    "liveness", "revoke_consent", "set_status", "set_status_message", "stats", "sweep", "takedown", "unban",
+    "undelivered_jobs",
 ]

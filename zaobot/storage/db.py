@@ -102,8 +102,23 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.table("users").create_index(["user_hash"])
 
 
+def _v5(db: sqlite_utils.Database) -> None:
+    # The live check. A challenge is what the user was asked to do on camera, and for which selfie;
+    # a selfie's `liveness` holds the passed check's result (method, time, scores: never a descriptor
+    # or landmarks), and a job copies it, so the audit row of its render carries it too.
+    db.table("challenges").create(
+        {"id": str, "user_id": int, "selfie_id": int, "actions": str, "scene": str, "issued_at": str,
+         "expires_at": str, "status": str, "closed_at": str},
+        pk="id", foreign_keys=[("user_id", "users", "id")],
+        not_null={"user_id", "actions", "issued_at", "expires_at", "status"},
+    )
+    db.table("challenges").create_index(["user_id"])
+    db.table("selfies").add_column("liveness", str)
+    db.table("jobs").add_column("liveness", str)
+
+
 # Forward migrations, applied in order at start-up. Never edit a released one: append.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

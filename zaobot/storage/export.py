@@ -19,10 +19,15 @@ def export_user(store: Store, platform: str, platform_user_id: str) -> dict:
         out["profile"] = {k: user[k] for k in ("first_seen", "language", "banned", "ban_reason")}
         out["consents"] = [{k: r[k] for k in ("version", "text_hash", "granted_at", "revoked_at")}
                            for r in store.db["consents"].rows_where("user_id = ?", [uid], order_by="id")]
-        out["selfies"] = [{"stored": "encrypted", "created_at": r["created_at"], "expires_at": r["expires_at"]}
+        out["selfies"] = [{"stored": "encrypted", "created_at": r["created_at"], "expires_at": r["expires_at"],
+                           "live_check": json.loads(r["liveness"]) if r["liveness"] else "not verified"}
                           for r in store.db["selfies"].rows_where("user_id = ?", [uid], order_by="id")]
+        out["live_check_challenges"] = [{k: r[k] for k in ("actions", "issued_at", "expires_at", "status")}
+                                        for r in store.db["challenges"].rows_where("user_id = ?", [uid],
+                                                                                   order_by="issued_at")]
         out["jobs"] = [{"job_id": r["id"], "scene": r["scene"], "status": r["status"], "created_at": r["created_at"],
                         "finished_at": r["finished_at"], "watermark_id": r["watermark_id"],
+                        "live_check": json.loads(r["liveness"]) if r["liveness"] else None,
                         "clip": ({"stored": "encrypted", "expires_at": r["output_expires_at"]}
                                  if r["output_file"] else None)}
                        for r in store.db["jobs"].rows_where("user_id = ?", [uid], order_by="created_at")]
@@ -31,6 +36,7 @@ def export_user(store: Store, platform: str, platform_user_id: str) -> dict:
     out["bans"] = [{k: r[k] for k in ("reason", "created_at", "lifted_at")}
                    for r in store.db["bans"].rows_where("user_hash = ?", [h], order_by="id")]
     out["audit"] = [{k: r[k] for k in ("at", "action", "job_id", "scene")}
+                    | ({"detail": json.loads(r["detail"])} if r["action"].startswith("liveness:") else {})
                     for r in store.db["audit"].rows_where("user_hash = ?", [h], order_by="id")]
     return out
 

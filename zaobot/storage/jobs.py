@@ -102,6 +102,7 @@ class Job(TypedDict):
     status_message: str | None
     delivery: str  # JSON list of "chat:message" references of the sent clip
     attempts: int
+    liveness: str | None  # JSON: the live check that verified its selfie ({"result": "off"} when not required)
 
 
 def as_job(row: dict[str, Any]) -> Job:
@@ -118,10 +119,12 @@ class JobGone(Exception):
 
 
 def create_job(store: Store, user_id: int, scene: str, *, selfie_id: int | None = None, chat_id: str | None = None,
-               platform: str | None = None, language: str | None = None, now: datetime | None = None) -> Job:
+               platform: str | None = None, language: str | None = None, liveness: dict[str, Any] | None = None,
+               now: datetime | None = None) -> Job:
     job: dict[str, Any] = {"id": uuid.uuid4().hex, "user_id": user_id, "selfie_id": selfie_id, "scene": scene,
            "status": JobStatus.QUEUED, "created_at": iso(now or utcnow()), "watermark_id": new_watermark_id(),
-           "chat_id": chat_id, "platform": platform, "language": language, "delivery": "[]", "attempts": 0}
+           "chat_id": chat_id, "platform": platform, "language": language, "delivery": "[]", "attempts": 0,
+           "liveness": json.dumps(liveness) if liveness is not None else None}
     with transaction(store.db):
         store.db.table("jobs").insert(job)
         # Keyed by the user's hash, like a ban: the hourly limit still counts after a /delete.
@@ -165,12 +168,22 @@ def attach_output(store: Store, job: Job, user_hash: str, clip: Path, *, now: da
             store.db.table("jobs").update(job["id"], {
                 "status": JobStatus.RENDERED, "finished_at": iso(moment), "output_file": name,
                 "output_expires_at": later(moment, hours=store.settings.output_ttl_hours)})
+            # The audit row a watermark traces back to says how the face was verified as the sender's.
+            raw = job.get("liveness")
+            liveness = json.loads(raw) if raw else None
             audit(store, "render", job_id=job["id"], watermark_id=job["watermark_id"], scene=job["scene"],
-                  user_hash=user_hash, now=moment)
+                  user_hash=user_hash, detail={"liveness": _audit_liveness(liveness)} if liveness else None,
+                  now=moment)
     except BaseException:
         store.media.delete(name)
         raise
     return name
+
+
+def _audit_liveness(liveness: dict[str, Any]) -> dict[str, Any]:
+    """What the render's audit row keeps of the live check: result, method, time (the scores stay
+    on the liveness audit row itself)."""
+    return {k: liveness[k] for k in ("result", "method", "at") if k in liveness}
 
 
 def set_status_message(store: Store, job_id: str, message_id: str) -> None:

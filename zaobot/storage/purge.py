@@ -121,6 +121,7 @@ def _finish(store: Store, row: dict, checkpoint: Checkpoint,
             late_scratch = _scratch_files(store, uid)
             store.db.execute("DELETE FROM reports WHERE reporter_id = ?", [uid])
             store.db.execute("DELETE FROM consents WHERE user_id = ?", [uid])
+            store.db.execute("DELETE FROM challenges WHERE user_id = ?", [uid])
             store.db.execute("DELETE FROM selfies WHERE user_id = ?", [uid])
             store.db.execute("DELETE FROM jobs WHERE user_id = ?", [uid])
             store.db.execute("DELETE FROM users WHERE id = ?", [uid])

@@ -60,6 +60,9 @@ def sweep(store: Store, *, now: datetime | None = None) -> SweepResult:
     with transaction(store.db):
         result.audit = store.db.execute("DELETE FROM audit WHERE at <= ?", [audit_cutoff]).rowcount
         store.db.execute("DELETE FROM inbox WHERE received_at <= ?", [iso(moment - INBOX_MAX_AGE)])
+        # A challenge is only needed while it can be answered; the audit row keeps the outcome.
+        store.db.execute("DELETE FROM challenges WHERE expires_at <= ?",
+                         [iso(moment - timedelta(hours=store.settings.selfie_ttl_hours))])
         result.tombstones = store.db.execute(
             "DELETE FROM deletions WHERE status = 'done' AND completed_at <= ?", [audit_cutoff]).rowcount
 
