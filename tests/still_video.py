@@ -37,9 +37,11 @@ def panned_and_zoomed(image: np.ndarray, seconds: float = 4.0, side: int = 480, 
         crop = min(h, w) / zoom
         cx = w / 2 + 0.08 * w * math.sin(2 * math.pi * k)
         cy = h / 2 + 0.05 * h * math.cos(2 * math.pi * k)
-        src = np.float32([[cx - crop / 2, cy - crop / 2], [cx + crop / 2, cy - crop / 2], [cx - crop / 2, cy + crop / 2]])
+        half = crop / 2
+        src = np.float32([[cx - half, cy - half], [cx + half, cy - half], [cx - half, cy + half]])
         dst = np.float32([[0, 0], [side, 0], [0, side]])
-        frames.append(cv2.warpAffine(image, cv2.getAffineTransform(src, dst), (side, side), borderMode=cv2.BORDER_REFLECT))
+        warp = cv2.getAffineTransform(src, dst)
+        frames.append(cv2.warpAffine(image, warp, (side, side), borderMode=cv2.BORDER_REFLECT))
     return _encode(frames, fps)
 
 

@@ -16,8 +16,6 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.still_video import panned_and_zoomed, tilted
-from tests.storage_helpers import make_settings, scan_bytes
 from zaobot import storage
 from zaobot.challenge import ACTIONS, draw, parse_actions
 from zaobot.handlers.core import Conversation
@@ -29,6 +27,9 @@ from zaobot.models.liveness import IDENTITY_MAX
 from zaobot.storage import liveness
 from zaobot.storage.jobs import jobs_of
 from zaobot.storage.store import utcnow
+
+from tests.still_video import panned_and_zoomed, tilted
+from tests.storage_helpers import make_settings, scan_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ROOT / "tests" / "data" / "liveness"

@@ -31,7 +31,8 @@ class VerifyReport:
             lines.append("Invisible watermark: no watermark found")
         if self.job:
             lines += [f"Job: {self.job['job_id']}", f"Scene: {self.job['scene']}", f"Made: {self.job['at']}",
-                      f"User hash: {self.job['user_hash']}", f"User: {self.user_status}"]
+                      f"User hash: {self.job['user_hash']}", f"User: {self.user_status}",
+                      f"Liveness: {_liveness_line(self.job.get('liveness'))}"]
         elif d.found:
             lines.append("Job: no audit record (older than the audit retention, or made elsewhere with our key)")
         if self.takedown:
@@ -45,6 +46,15 @@ class VerifyReport:
             lines.append("Metadata label: none (stripped or not ours)")
         lines.append(f"C2PA: {self.c2pa}")
         return "\n".join(lines)
+
+
+def _liveness_line(liveness: dict | None) -> str:
+    """"passed (method, time)" from the render's audit row; older rows predate the live check."""
+    if not liveness:
+        return "not recorded (made before the live check)"
+    if liveness.get("result") == "off":
+        return "not required (ZAOBOT_LIVENESS=off when it was made)"
+    return f"{liveness.get('result')} ({liveness.get('method', '?')}, {liveness.get('at', '?')})"
 
 
 def _aigc(path: Path) -> dict | None:
@@ -69,7 +79,8 @@ def verify_clip(path: Path, store: Store) -> VerifyReport:
         record = render_record(store, detection.watermark_id)
         if record:
             job = {"job_id": record["job_id"], "scene": record["scene"], "at": record["at"],
-                   "user_hash": record["user_hash"]}
+                   "user_hash": record["user_hash"],
+                   "liveness": json.loads(record["detail"] or "{}").get("liveness")}
         takedown = takedown_record(store, detection.watermark_id)
     from zaobot.media.provenance import c2pa_status
 

@@ -406,8 +406,9 @@ class Conversation:
 
     def _privacy(self, lang: wording.Lang) -> str:
         s = self.settings
+        live = wording.text("bot.privacy_live", lang) if s.liveness_required else ""
         return wording.text("bot.privacy", lang, selfie_h=f"{s.selfie_ttl_hours:g}", output_h=f"{s.output_ttl_hours:g}",
-                            audit_d=f"{s.audit_retention_days:g}")
+                            audit_d=f"{s.audit_retention_days:g}", live=live)
 
     def wake_runner(self) -> None:
         """Moderation's way to let the runner look at the queue now (ModerationHost)."""
