@@ -27,7 +27,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.still_video import panned_and_zoomed, tilted  # noqa: E402
 from zaobot.media.video import sample_frames  # noqa: E402
 from zaobot.models.identity import distance  # noqa: E402
 from zaobot.models.live_check import ANALYSIS_FPS, MAX_SECONDS, MAX_SIDE, LiveCheck  # noqa: E402
@@ -40,6 +39,8 @@ from zaobot.models.liveness import (  # noqa: E402
     judge_motion,
     measures,
 )
+
+from tests.still_video import panned_and_zoomed, tilted  # noqa: E402
 
 CLIPS = ROOT / "tests" / "data" / "liveness"
 QUALITY = ROOT / "benchmarks" / "quality"

@@ -268,3 +268,46 @@ def test_an_expired_challenge_gets_a_new_one(core):
 def test_a_video_with_no_selfie_asks_for_the_selfie_first(core):
     say(core, "u5", "callback", text="consent:yes")
     assert "selfie first" in say(core, "u5", "video", live=True, fetch_bytes=fetcher(b"x"))
+
+
+def test_the_operators_live_check_command_prints_the_verdict(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "zaobot", "live-check", *args], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)
+
+    recording = str(CLIPS / "man_mouth_then_blink.mp4")
+    ok = run(recording, "--selfie", str(MAN_SELFIE), "--actions", "open_mouth,blink")
+    assert ok.returncode == 0 and ok.stdout.startswith("passed") and "identity_median" in ok.stdout
+    other = run(recording, "--selfie", str(OTHER_SELFIE), "--actions", "open_mouth,blink")
+    assert other.returncode == 1 and other.stdout.startswith("failed: identity")
+    typo = run(recording, "--selfie", str(MAN_SELFIE), "--actions", "wink")
+    assert typo.returncode == 2 and "wink" in typo.stderr + typo.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_second_face_in_the_recording_is_refused(live):
+    """Two real recordings side by side: the man doing the actions, and someone else beside him."""
+    import io
+
+    import av
+
+    def frames(name: str) -> list[np.ndarray]:
+        with av.open(io.BytesIO(clip(name))) as container:
+            return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+    man, woman = frames("man_mouth_then_blink.mp4"), frames("woman_talking_blinks.mp4")
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 480, 480, "yuv420p"
+        for a, b in zip(man, woman):
+            pair = np.hstack([a[:, 120:360], b[:, 120:360]])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(pair), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    verdict = live.check(out.getvalue(), MAN_SELFIE.read_bytes(), ("open_mouth", "blink"))
+    assert (verdict.passed, verdict.failed) == (False, "faces"), verdict

@@ -252,6 +252,38 @@ def verify(clip: Path = typer.Argument(..., help="A clip to check (as received, 
     typer.echo(report.text())
 
 
+@app.command("live-check")
+def live_check_cmd(
+    recording: Path = typer.Argument(..., help="A recording (a video note, a short video)."),
+    selfie: Path = typer.Option(..., "--selfie", help="The selfie it should prove."),
+    actions: str = typer.Option("blink", "--actions", help="The challenge, in order, e.g. open_mouth,blink."),
+) -> None:
+    """Run the live check on files, as the bot would, and print the verdict and its scores: for an
+    operator looking into a user's complaint, with the user's own files. Nothing is stored."""
+    from zaobot.challenge import parse_actions
+    from zaobot.models.live_check import LiveCheck
+
+    for path in (recording, selfie):
+        if not path.is_file():
+            raise _fail(f"no such file: {path}")
+    try:
+        challenge = parse_actions(actions)
+    except ValueError as err:
+        raise _fail(str(err)) from None
+    check = LiveCheck()
+    try:
+        verdict = check.check(recording.read_bytes(), selfie.read_bytes(), challenge)
+    finally:
+        check.close()
+    typer.echo(f"{'passed' if verdict.passed else 'failed: ' + str(verdict.failed)} ({check.method})")
+    for key, value in verdict.scores.items():
+        typer.echo(f"  {key}: {value}")
+    if verdict.missing:
+        typer.echo(f"  not seen: {', '.join(verdict.missing)}")
+    if not verdict.passed:
+        raise typer.Exit(1)
+
+
 c2pa_app = typer.Typer(no_args_is_help=True, help="C2PA signing certificates.")
 app.add_typer(c2pa_app, name="c2pa")
 

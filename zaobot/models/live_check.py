@@ -19,6 +19,7 @@ from zaobot.media.video import UnreadableVideo, sample_frames
 from zaobot.models.identity import FaceDescriber, distance
 from zaobot.models.landmarks import FaceAnalyzer, MeshTracker
 from zaobot.models.liveness import (
+    FACE_PROBES,
     IDENTITY_MAX,
     IDENTITY_WORST,
     Sample,
@@ -63,11 +64,14 @@ class LiveCheck:
         return self.selfie_descriptor(selfie)
 
     def samples(self, frames: Sequence[tuple[float, np.ndarray]]) -> list[Sample]:
+        """The mesh on every frame (tracking one face: looking for a second on every frame would run the
+        detector each time), and the face count from the detector on FACE_PROBES frames."""
+        probes = set(np.round(np.linspace(0, len(frames) - 1, min(FACE_PROBES, len(frames)))).astype(int).tolist())
         out = []
-        with MeshTracker(max_faces=2) as tracker:  # a fresh tracker per recording
-            for (t, _), faces in zip(frames, tracker.track(rgb for _, rgb in frames)):
-                main = max(faces, key=lambda p: float(np.ptp(p[:, 0]))) if faces else None
-                out.append(Sample(t, main, len(faces)))
+        with MeshTracker(max_faces=1) as tracker:  # a fresh tracker per recording
+            for i, ((t, rgb), faces) in enumerate(zip(frames, tracker.track(rgb for _, rgb in frames))):
+                count = count_faces(self._analyzer.detect(rgb)) if i in probes else None
+                out.append(Sample(t, faces[0] if faces else None, count))
         return out
 
     def selfie_descriptor(self, selfie: bytes) -> np.ndarray | None:
