@@ -215,6 +215,8 @@ def test_a_selfie_is_used_only_after_its_owner_passes_the_live_check(core):
     assert set(detail["scores"]) >= {"identity_median", "nonrigid", "seen"}
     assert all(isinstance(v, float | str) for v in detail["scores"].values())  # numbers, never arrays
     assert scan_bytes(core.settings.data_dir, video[1000:1064]) == []  # the recording was never written
+    again = say(core, "u1", "video", live=True, fetch_bytes=fetcher(video))
+    assert "already verified" in again
     mydata = json.loads(storage.export_json(core.store, "test", "u1"))
     assert mydata["selfies"][0]["live_check"]["result"] == "passed"
     assert mydata["jobs"][0]["live_check"]["result"] == "passed"

@@ -218,6 +218,10 @@ _CATALOG: dict[str, dict[Lang, str]] = {
         "en": "Thanks, that's you. Your selfie is verified.",
         "zh": "谢谢，确认是您本人，自拍已验证。",
     },
+    "live.already_verified": {
+        "en": "Your selfie is already verified; no need for another video. Pick a scene:",
+        "zh": "您的自拍已通过验证，无需再录视频。请选择场景：",
+    },
     "live.not_round": {
         "en": "Please record the video now, in this chat, as a round video message: a video from your gallery "
               "can't show that you are here.",

@@ -16,7 +16,7 @@ from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any, Protocol
 
-from zaobot import wording
+from zaobot import storage, wording
 from zaobot.challenge import Action, draw, parse_actions
 from zaobot.config import Settings
 from zaobot.errors import SelfieError
@@ -114,9 +114,11 @@ class Verification:
         if challenge is not None:
             selfie = await self.host.io(liveness.challenge_selfie, challenge["id"])
         if challenge is None or selfie is None:
-            latest = await self.host.io(liveness.unverified_selfie, user["id"])
+            latest = await self.host.io(storage.latest_selfie, user["id"])
             if latest is None:
                 return [Reply(t("live.no_selfie"))]
+            if liveness.selfie_liveness(latest) is not None:
+                return [self.host.scene_buttons(lang, t("live.already_verified"))]
             data = await self.host.io(liveness.selfie_data, latest)
             return await self.ask(event, user, latest["id"], data, "", lang)
         if (paused := await self._paused(user, lang)) is not None:

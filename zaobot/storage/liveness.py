@@ -59,13 +59,6 @@ def challenge_selfie(store: Store, challenge_id: str, *, now: datetime | None = 
     return rows[0] if rows else None
 
 
-def unverified_selfie(store: Store, user_id: int, *, now: datetime | None = None) -> dict[str, Any] | None:
-    """The user's latest unexpired selfie if it still awaits its live check."""
-    rows = list(store.db["selfies"].rows_where("user_id = ? and expires_at > ?", [user_id, iso(now or utcnow())],
-                                               order_by="id desc", limit=1))
-    return rows[0] if rows and not rows[0]["liveness"] else None
-
-
 def selfie_data(store: Store, selfie: dict[str, Any]) -> bytes:
     """The stored selfie's pixels (decrypted into memory), for the identity check."""
     return store.media.get(selfie["file"])
