@@ -72,6 +72,15 @@ def wechat_enabled(settings: Settings) -> bool:
     return bool(settings.wechat_app_id and settings.wechat_token)
 
 
+def make_runner(store: storage.Store, settings: Settings) -> JobRunner:
+    """The local process pool, or, with ZAOBOT_BROKER_URL, `zaobot worker`s through Dramatiq on Redis."""
+    if settings.broker_url:
+        from zaobot.jobs.broker_runner import BrokerRunner
+
+        return BrokerRunner(store, settings)
+    return JobRunner(store, settings)
+
+
 async def serve(settings: Settings) -> None:
     try:
         store = storage.open_store(settings, require_secret=True)  # also resumes interrupted purges
@@ -86,7 +95,7 @@ async def serve(settings: Settings) -> None:
     cleared = store.media.scratch.clear()
     if cleared:
         log.info("removed %d temporary file(s) left by an earlier run", cleared)
-    runner = JobRunner(store, settings)
+    runner = make_runner(store, settings)
     core = Conversation(store, settings, library, runner)
     tasks: list[asyncio.Task] = []
     telegram_app = None

@@ -236,6 +236,34 @@ def serve(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
 
 
 @app.command()
+def worker(
+    gpu: int | None = typer.Option(None, "--gpu", help="The GPU this worker uses (sets CUDA_VISIBLE_DEVICES)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """A render worker: takes jobs from ZAOBOT_BROKER_URL (Dramatiq on Redis). Run one per GPU."""
+    from zaobot.jobs.remote_worker import run
+    from zaobot.redact import install
+    from zaobot.storage.keys import SecretKeyError, resolve_secret
+
+    setup_logging(verbose)
+    settings = get_settings()
+    if not settings.broker_url:
+        raise _fail("ZAOBOT_BROKER_URL is not set: a worker takes its jobs from Redis, e.g. redis://host:6379/0")
+    try:
+        configured = settings.secret_key.get_secret_value() if settings.secret_key is not None else None
+        secret = resolve_secret(configured, settings.data_dir, require=True)  # must equal the front-end's
+    except SecretKeyError as err:
+        raise _fail(str(err)) from None
+    install([secret])
+    import redis
+
+    try:
+        run(settings, secret, gpu)
+    except redis.ConnectionError as err:
+        raise _fail(f"cannot reach the broker at {settings.broker_url.split('@')[-1]}: {err}") from None
+
+
+@app.command()
 def verify(clip: Path = typer.Argument(..., help="A clip to check (as received, re-encoded or cropped).")) -> None:
     """Trace a clip: invisible watermark, its job and user hash, takedown status, metadata label."""
     from zaobot.verify import verify_clip

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     max_queue: int = Field(50, validation_alias="ZAOBOT_MAX_QUEUE", ge=1)
     sweep_interval_s: float = Field(600, validation_alias="ZAOBOT_SWEEP_INTERVAL_S")
 
+    # Scale-out (README "Scaling out"). Unset: renders run in the local process pool above. Set
+    # (redis://host:6379/0): they go to `zaobot worker` processes through Dramatiq on Redis.
+    broker_url: str | None = Field(None, validation_alias="ZAOBOT_BROKER_URL")
+    broker_inflight: int = Field(8, validation_alias="ZAOBOT_BROKER_INFLIGHT", ge=1)  # jobs sent at once
+    broker_media_ttl_s: float = Field(3600, validation_alias="ZAOBOT_BROKER_MEDIA_TTL_S", gt=0)
+    render_time_limit_s: float = Field(600, validation_alias="ZAOBOT_RENDER_TIME_LIMIT_S", gt=0)
+
     # C2PA (optional): the operator's signing certificate chain and key, and the trust anchor for checks.
     c2pa_cert: Path | None = Field(None, validation_alias="ZAOBOT_C2PA_CERT")
     c2pa_key: Path | None = Field(None, validation_alias="ZAOBOT_C2PA_KEY")

@@ -20,7 +20,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from zaobot.config import Settings
@@ -47,6 +48,24 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2  # the first run and one retry after an interruption
 _SPAWN = multiprocessing.get_context("spawn")
+
+
+@dataclass
+class RemoteFailure(Exception):
+    """A render that failed elsewhere (a `zaobot worker`), with what to tell the user."""
+
+    key: str  # wording key
+    error: str  # for the job row and the log
+    params: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A clip in a private scratch file, how long it took, and where (None: the local pool)."""
+
+    path: Path
+    seconds: float
+    worker: str | None = None
 
 
 @dataclass
@@ -157,8 +176,18 @@ class JobRunner:
         """1-based place in line, counting the jobs running now."""
         return await self.io(queue.position, job_id)
 
+    @property
+    def capacity(self) -> int:
+        """Jobs rendering at once."""
+        return self.settings.workers
+
+    @property
+    def parallelism(self) -> int:
+        """Renders that progress side by side (for the wait estimate)."""
+        return self.settings.workers
+
     def estimate_seconds(self, position: int) -> int:
-        rounds = math.ceil(max(1, position) / self.settings.workers)
+        rounds = math.ceil(max(1, position) / max(1, self.parallelism))
         return max(5, int(round(rounds * self._avg_seconds)))
 
     # ---------------------------------------------------------------- dispatch
@@ -171,7 +200,7 @@ class JobRunner:
                 pass
             self._wake.clear()
             try:
-                while len(self._active) < self.settings.workers and not await self.io(queue.is_paused):
+                while len(self._active) < self.capacity and not await self.io(queue.is_paused):
                     job = await self.io(queue.claim_next)
                     if job is None:
                         break
@@ -179,21 +208,26 @@ class JobRunner:
             except Exception:  # noqa: BLE001 - the dispatcher must survive anything
                 log.exception("dispatcher error")
 
+    async def _render(self, job: Job, selfie: str) -> Rendered:
+        """Render the job in the local pool, into a private scratch file."""
+        assert self._pool is not None
+        result = await asyncio.get_running_loop().run_in_executor(self._pool, render_job, job["id"], selfie,
+                                                                  job["scene"], job["watermark_id"])
+        return Rendered(result.path, result.seconds)
+
     async def _run(self, job: Job) -> None:
-        assert self.hooks is not None and self._pool is not None
-        loop = asyncio.get_running_loop()
+        assert self.hooks is not None
         try:
             selfie = await self.io(selfie_file, job["selfie_id"])
             if selfie is None:
                 raise FileNotFoundError("selfie expired")
-            result = await loop.run_in_executor(self._pool, render_job, job["id"], selfie, job["scene"],
-                                                job["watermark_id"])
-            path = result.path
+            rendered = await self._render(job, selfie)
             try:
-                await self.io(attach_output, job, await self.io(owner_hash, job), path)
+                await self.io(attach_output, job, await self.io(owner_hash, job), rendered.path,
+                              worker=rendered.worker)
             finally:
-                path.unlink(missing_ok=True)
-            self._avg_seconds = 0.7 * self._avg_seconds + 0.3 * result.seconds
+                rendered.path.unlink(missing_ok=True)
+            self._avg_seconds = 0.7 * self._avg_seconds + 0.3 * rendered.seconds
             done = await self.io(get_job, job["id"])
             if done is not None:
                 await self.hooks.on_done(done)
@@ -206,6 +240,9 @@ class JobRunner:
             await self._fail(job, "job.selfie_expired", type(exc).__name__)
         except (SelfieError, UnknownScene) as exc:
             await self._fail(job, exc.key, type(exc).__name__, exc.params)
+        except RemoteFailure as exc:  # a render worker elsewhere reported it (jobs.broker_runner)
+            log.info("job %s failed on a worker: %s", job["id"], exc.error)
+            await self._fail(job, exc.key, exc.error, exc.params)
         except BrokenProcessPool:
             log.exception("render worker died on job %s", job["id"])
             await self._fail(job, "job.failed", "worker died")

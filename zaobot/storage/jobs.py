@@ -156,8 +156,10 @@ def set_status(store: Store, job_id: str, status: str, *, error: str | None = No
         store.db.table("jobs").update(job_id, fields)
 
 
-def attach_output(store: Store, job: Job, user_hash: str, clip: Path, *, now: datetime | None = None) -> str:
-    """Encrypt and keep the rendered clip; mark the job rendered (to deliver) and write its audit row."""
+def attach_output(store: Store, job: Job, user_hash: str, clip: Path, *, worker: str | None = None,
+                  now: datetime | None = None) -> str:
+    """Encrypt and keep the rendered clip; mark the job rendered (to deliver) and write its audit row
+    (which says which worker rendered it, when it was a `zaobot worker`)."""
     moment = now or utcnow()
     name = store.media.put_file("outputs", clip)
     try:
@@ -171,9 +173,11 @@ def attach_output(store: Store, job: Job, user_hash: str, clip: Path, *, now: da
             # The audit row a watermark traces back to says how the face was verified as the sender's.
             raw = job.get("liveness")
             liveness = json.loads(raw) if raw else None
+            detail: dict[str, Any] = {"liveness": _audit_liveness(liveness)} if liveness else {}
+            if worker:
+                detail["worker"] = worker
             audit(store, "render", job_id=job["id"], watermark_id=job["watermark_id"], scene=job["scene"],
-                  user_hash=user_hash, detail={"liveness": _audit_liveness(liveness)} if liveness else None,
-                  now=moment)
+                  user_hash=user_hash, detail=detail or None, now=moment)
     except BaseException:
         store.media.delete(name)
         raise
