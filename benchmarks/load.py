@@ -145,6 +145,10 @@ def main() -> None:
             time.sleep(2)
         time.sleep(5)
         steady_lat, steady_lost = latencies(fake, steady)
+        help_lat, _ = latencies(fake, [a for a in steady if a[1] == "help"])
+        ack_lat, _ = latencies(fake, [a for a in steady if a[1] == "selfie"])
+        with fake._lock:  # noqa: SLF001
+            api_calls = [c for c in fake.calls if start <= c.at <= start + elapsed and c.method != "getUpdates"]
         with fake._lock:  # noqa: SLF001
             videos = [c for c in fake.calls if c.method == "sendVideo"]
         per_job = Counter(c.params["caption"].rsplit("Job ", 1)[1].strip() for c in videos)
@@ -170,6 +174,10 @@ def main() -> None:
     print(f"steady: {len(steady)} actions in {elapsed:.0f} s ({rate:.1f} updates/s), "
           f"non-render replies p50 {1000 * percentile(steady_lat, 50):.0f} ms, "
           f"p99 {1000 * percentile(steady_lat, 99):.0f} ms; lost {len(steady_lost)}")
+    print(f"  /help: p50 {1000 * percentile(help_lat, 50):.0f} ms, p99 {1000 * percentile(help_lat, 99):.0f} ms; "
+          f"selfie -> 'Queued': p50 {1000 * percentile(ack_lat, 50):.0f} ms, "
+          f"p99 {1000 * percentile(ack_lat, 99):.0f} ms; Bot API calls {len(api_calls) / elapsed:.1f}/s "
+          f"(PTB's limiter allows 30/s)")
     print(f"renders: {clips_in_window / (elapsed / 60):.1f} clips/min during the steady phase; "
           f"{len(videos)} clips in all, {rendered} renders, jobs by status {dict(statuses)}")
     if waits:

@@ -140,6 +140,7 @@ def test_a_worker_killed_mid_render_its_job_finishes_on_the_other_once(tmp_path,
         renderer = next(w for w in workers if name.endswith(w.name_suffix))
         renderer.kill()
         took = await until(lambda: chat.clips[job_id] >= 1, 60)
+        print(f"\nkill -9 mid-render: the clip was handed over {took:.1f} s after the kill")
         assert took < 30, f"redelivered and finished {took:.0f} s after the kill"
         await asyncio.sleep(3)
         assert chat.clips[job_id] == 1 and chat.failures == {}
@@ -214,3 +215,29 @@ def test_delete_during_a_render_cancels_it_on_the_worker_and_drops_its_keys(tmp_
         assert f"job {job_id} cancelled" in worker.log.read_text()
 
     run_front_end(tmp_path, server, scenario)
+
+
+def test_zaobot_serve_with_a_broker_url_renders_on_the_workers(tmp_path, server, workers, demo_selfie_bytes):
+    """The real `zaobot serve`, chosen runner and all, behind the fake Bot API: the clip comes from a worker."""
+    from tests.fake_telegram import FakeTelegram
+    from tests.telegram_harness import Bot
+
+    for w in workers:
+        w.wait_ready()
+    fake = FakeTelegram().start()
+    bot = Bot(fake, tmp_path / "data", tmp_path / "serve.log", ZAOBOT_BROKER_URL=server.url).start()
+    try:
+        user = 501
+        bot.consent(user)
+        since = fake.mark()
+        fake.send_photo(user, demo_selfie_bytes, caption="demo")
+        clip = fake.wait_for(lambda c: c.method == "sendVideo" and str(c.params["chat_id"]) == str(user), 120, since)
+        job_id = clip.params["caption"].rsplit("Job ", 1)[1].strip()
+        [render] = bot.rows("SELECT detail FROM audit WHERE action = 'render' AND job_id = ?", job_id)
+        assert any(json.loads(render["detail"])["worker"].endswith(w.name_suffix) for w in workers)
+        assert list((tmp_path / "data" / "tmp").iterdir()) == []  # the plaintext clip went once stored
+    finally:
+        bot.stop()
+        fake.stop()
+    assert "renders go to workers through the broker" in (tmp_path / "serve.log").read_text()
+    assert media_keys(server) == []

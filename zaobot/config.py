@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     renders_per_hour: int = Field(10, validation_alias="ZAOBOT_RENDERS_PER_HOUR", ge=1)
     max_queue: int = Field(50, validation_alias="ZAOBOT_MAX_QUEUE", ge=1)
     sweep_interval_s: float = Field(600, validation_alias="ZAOBOT_SWEEP_INTERVAL_S")
+    # Render processes run at this lower CPU priority (nice), so that on a shared machine the chat
+    # stays quick while a clip renders; 0 to turn it off.
+    render_nice: int = Field(5, validation_alias="ZAOBOT_RENDER_NICE", ge=0, le=19)
 
     # Scale-out (README "Scaling out"). Unset: renders run in the local process pool above. Set
     # (redis://host:6379/0): they go to `zaobot worker` processes through Dramatiq on Redis.

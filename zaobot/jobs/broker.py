@@ -42,9 +42,6 @@ MediaKind = Literal["selfie", "clip"]
 
 def make_broker(url: str) -> RedisBroker:
     """The Dramatiq broker on `url`, tuned so that a dead worker's job is redelivered within seconds."""
-    # One message at a time per worker: a busy worker must not hold a second job that an idle one
-    # could render now. Dramatiq reads this when a worker starts.
-    os.environ.setdefault("dramatiq_queue_prefetch", "1")
     return RedisBroker(url=url, namespace=NAMESPACE, heartbeat_timeout=HEARTBEAT_MS,
                        maintenance_chance=MAINTENANCE_CHANCE)
 

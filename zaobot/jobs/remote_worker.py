@@ -127,6 +127,7 @@ def run(settings: Settings, secret: str, gpu: int | None = None, stop: threading
     """Serve render jobs until SIGTERM/SIGINT (or `stop`)."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before the engine (and CUDA) loads
+    os.nice(settings.render_nice)  # on a machine shared with the bot, the chat comes first
     assert settings.broker_url is not None
     client = redis.Redis.from_url(settings.broker_url)
     scratch = Scratch(settings.data_dir / "tmp")
@@ -140,6 +141,9 @@ def run(settings: Settings, secret: str, gpu: int | None = None, stop: threading
     broker = make_broker(settings.broker_url)
     declare(broker, renderer, settings.render_time_limit_s)
     worker = dramatiq.Worker(broker, worker_threads=1)
+    # One message at a time: a busy worker must not hold a second job that an idle one could render
+    # now (Dramatiq prefetches twice its threads by default).
+    worker.queue_prefetch = 1
     stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

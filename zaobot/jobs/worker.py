@@ -85,6 +85,7 @@ def init_worker(settings: Settings, secret: str, progress: Queue[Message] | None
     """Load the engine and warm up before the process takes its first job: a job submitted
     meanwhile waits in the pool's queue, and the event loop is never involved."""
     global _worker
+    os.nice(settings.render_nice)  # the chat before the render, when they share the CPU
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="zaobot-parent-watch", daemon=True).start()
     _worker = _Worker(settings=settings, secret=secret, options=RenderOptions.from_settings(settings, secret),
                       engine=create_engine(settings),
