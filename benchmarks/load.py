@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.drain import sent_clips, wait_drained  # noqa: E402
 from zaobot.config import BUNDLED_ASSETS_DIR  # noqa: E402
 from zaobot.storage.store import parse  # noqa: E402
 
@@ -135,24 +136,14 @@ def main() -> None:
         print(f"steady phase over: {len(steady)} actions in {elapsed:.0f} s; draining", flush=True)
 
         db = data / "zaobot.sqlite3"
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-                busy = conn.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running', 'rendered')"
-                                    ).fetchone()[0]
-            if not busy:
-                break
-            time.sleep(2)
+        wait_drained(db, 900)
         time.sleep(5)
         steady_lat, steady_lost = latencies(fake, steady)
         help_lat, _ = latencies(fake, [a for a in steady if a[1] == "help"])
         ack_lat, _ = latencies(fake, [a for a in steady if a[1] == "selfie"])
         with fake._lock:  # noqa: SLF001
             api_calls = [c for c in fake.calls if start <= c.at <= start + elapsed and c.method != "getUpdates"]
-        with fake._lock:  # noqa: SLF001
-            videos = [c for c in fake.calls if c.method == "sendVideo"]
-        per_job = Counter(c.params["caption"].rsplit("Job ", 1)[1].strip() for c in videos)
-        duplicated = {job: n for job, n in per_job.items() if n > 1}
+        clips, duplicated = sent_clips(fake)
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
             rows = conn.execute("SELECT created_at, started_at, status FROM jobs").fetchall()
             rendered = conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'render'").fetchone()[0]
@@ -179,7 +170,7 @@ def main() -> None:
           f"p99 {1000 * percentile(ack_lat, 99):.0f} ms; Bot API calls {len(api_calls) / elapsed:.1f}/s "
           f"(PTB's limiter allows 30/s)")
     print(f"renders: {clips_in_window / (elapsed / 60):.1f} clips/min during the steady phase; "
-          f"{len(videos)} clips in all, {rendered} renders, jobs by status {dict(statuses)}")
+          f"{clips} clips in all, {rendered} renders, jobs by status {dict(statuses)}")
     if waits:
         print(f"queue wait: p50 {percentile(waits, 50):.1f} s, p95 {percentile(waits, 95):.1f} s")
     print(f"duplicated clips: {len(duplicated)}; media keys left in Redis: {len(leftover)}")

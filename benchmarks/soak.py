@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.drain import sent_clips, wait_drained  # noqa: E402
 from benchmarks.proctree import process_tree  # noqa: E402
 from zaobot.config import BUNDLED_ASSETS_DIR  # noqa: E402
 
@@ -125,24 +126,14 @@ def main() -> None:
         print(f"{len(actions)} actions sent; draining the queue", flush=True)
 
         db = data / "zaobot.sqlite3"
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-                busy = conn.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running', 'rendered')"
-                                    ).fetchone()[0]
-            if not busy:
-                break
-            time.sleep(2)
+        wait_drained(db, 600)
         time.sleep(5)  # the last answers and status edits
 
         last_action: dict[int, float] = {}
         for user, _, at in actions:
             last_action[user] = max(at, last_action.get(user, 0.0))
         unanswered = [u for u, at in last_action.items() if not answered_after(fake, u, at)]
-        with fake._lock:  # noqa: SLF001
-            videos = [c for c in fake.calls if c.method == "sendVideo"]
-        per_job = Counter(c.params["caption"].rsplit("Job ", 1)[1].strip() for c in videos)
-        duplicated = {job: n for job, n in per_job.items() if n > 1}
+        clips, duplicated = sent_clips(fake)
         scratch = [p.name for p in (data / "tmp").iterdir()] if (data / "tmp").is_dir() else []
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
             referenced = {r[0] for r in conn.execute("SELECT file FROM selfies")}
@@ -159,7 +150,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs; {args.users} users, {args.minutes:g} min at ~{args.rate:g} actions/s")
     killed = f"at {round(killed_at - actions[0][2])} s" if killed_at else "never"
     print(f"actions: {dict(kinds)}; SIGKILL {killed}")
-    print(f"clips sent: {len(videos)}; jobs by status at the end: {statuses}")
+    print(f"clips sent: {clips}; jobs by status at the end: {statuses}")
     print(f"users whose last action got no answer: {len(unanswered)} {unanswered[:10]}")
     print(f"job ids sent more than once: {len(duplicated)} {list(duplicated.items())[:5]}")
     print(f"plaintext files left in $ZAOBOT_DATA_DIR/tmp: {len(scratch)} {scratch[:5]}")
