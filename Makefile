@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test lint bench quality assets clean
+.PHONY: install browser demo playground test lint bench quality assets clean
 
 install: $(STAMP)
 
@@ -20,8 +20,27 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/zaobot demo --output out/demo.mp4
 
-test: $(STAMP)
-	$(PY) -m pytest
+# The console and playground tests drive Debian's chromium through Playwright (whose own browser
+# download does not work offline): installed here with apt-get when missing.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "make test needs Debian's chromium: run 'apt-get install chromium' as root" >&2; exit 1; fi; \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends chromium >/dev/null; }
+
+test: $(STAMP) browser
+	ZAOBOT_TEST_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
+
+# Try the bot in a browser, on this machine: http://127.0.0.1:8080/playground
+# (a throwaway secret and data dir under out/; the live check is on, so allow the camera).
+playground: $(STAMP)
+	@mkdir -p out/playground
+	@test -f out/playground/secret || $(PY) -c "import secrets; print(secrets.token_urlsafe(32))" > out/playground/secret
+	ZAOBOT_PLAYGROUND=1 ZAOBOT_DATA_DIR=out/playground/data ZAOBOT_SECRET_KEY=$$(cat out/playground/secret) \
+	  $(VENV)/bin/zaobot serve
 
 # ruff and mypy, configured in pyproject.toml; CI runs this before the tests.
 lint: $(STAMP)

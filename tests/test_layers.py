@@ -22,7 +22,7 @@ def layer_of(module: str) -> str:
     """The layer of a `zaobot...` module name."""
     name = module.removeprefix("zaobot").removeprefix(".")
     top = name.split(".")[0]
-    if name in ADAPTERS:
+    if name in ADAPTERS or top == "web":  # web: the console and the playground, on the HTTP server
         return "adapters"
     if top == "handlers":
         return "core"

@@ -7,22 +7,26 @@ import hmac
 import json
 import logging
 import signal
+import socket
 import sqlite3
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from zaobot import storage
 from zaobot.config import Settings
 from zaobot.handlers.core import Conversation
-from zaobot.handlers.webhook_body import body_or_413
+from zaobot.handlers.webhook_body import BodyTooLarge, body_or_413
 from zaobot.jobs import JobRunner
 from zaobot.media.scenes import SceneLibrary
 from zaobot.models.factory import create_engine
 from zaobot.storage.db import DatabaseDamaged, check_integrity
 from zaobot.storage.store import in_thread
+from zaobot.web.security import SecurityHeaders
+from zaobot.web.site import browser_routes
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,8 @@ async def _sweeper(store: storage.Store, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-def web_app(settings: Settings, telegram_app: object | None, extra: list[Route] | None = None) -> Starlette:
-    """The shared HTTP server: health check, Telegram webhook, WeChat webhook."""
+def web_app(settings: Settings, telegram_app: object | None, extra: list[BaseRoute] | None = None) -> Starlette:
+    """The shared HTTP server: health check, Telegram webhook, WeChat webhook, console, playground."""
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -64,8 +68,33 @@ def web_app(settings: Settings, telegram_app: object | None, extra: list[Route] 
         await telegram_app.update_queue.put(update)  # type: ignore[attr-defined]  # a PTB Application
         return PlainTextResponse("ok")
 
+    async def too_large(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("request too large", status_code=413)
+
     return Starlette(routes=[Route("/healthz", health),
-                             Route("/telegram/webhook", telegram_webhook, methods=["POST"]), *(extra or [])])
+                             Route("/telegram/webhook", telegram_webhook, methods=["POST"]), *(extra or [])],
+                     middleware=[Middleware(SecurityHeaders)], exception_handlers={BodyTooLarge: too_large})
+
+
+class PortInUse(RuntimeError):
+    """The HTTP port can't be bound: another program (or another zaobot) has it."""
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bind the HTTP port before serving, so that a taken port is a clear start-up error
+    (uvicorn would otherwise log it and exit the whole process from inside a task)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise PortInUse(f"can't listen on {host}:{port} ({err.strerror}): set ZAOBOT_HTTP_PORT to a free port") \
+            from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 def wechat_enabled(settings: Settings) -> bool:
@@ -109,14 +138,25 @@ async def serve(settings: Settings) -> None:
         from zaobot.handlers.telegram import build_application, replay_held_updates, set_commands
 
         telegram_app = build_application(settings, core)
-    wechat_routes: list[Route] = []
+    wechat_routes: list[BaseRoute] = []
     wechat_api = None
     if wechat_enabled(settings):
         from zaobot.handlers.wechat import build_wechat
 
         webhook, wechat_api = build_wechat(settings, core)
-        wechat_routes = webhook.routes()
+        wechat_routes = list(webhook.routes())
         log.info("wechat: webhook at /wechat (%s mode)", "AES safe" if settings.wechat_aes_key else "plain")
+    browser = browser_routes(core, settings)  # the console and the playground, when on
+    sock = None
+    if settings.telegram_webhook_url or wechat_routes or browser:
+        try:
+            sock = listening_socket(settings.http_host, settings.http_port)
+        except PortInUse:
+            if wechat_api is not None:
+                await wechat_api.close()
+            core.close()
+            store.close()
+            raise
     await runner.start(core.hooks())
     try:
         if telegram_app is not None:
@@ -132,13 +172,16 @@ async def serve(settings: Settings) -> None:
                                                          drop_pending_updates=False)
             log.info("telegram: %s", "webhook" if settings.telegram_webhook_url else "long polling")
             await replay_held_updates(telegram_app, store)
-        if settings.telegram_webhook_url or wechat_routes:
+        if sock is not None:
             import uvicorn
 
-            config = uvicorn.Config(web_app(settings, telegram_app, wechat_routes), host=settings.http_host,
-                                    port=settings.http_port, log_level="warning", lifespan="off")
+            config = uvicorn.Config(web_app(settings, telegram_app, [*wechat_routes, *browser]),
+                                    log_level="warning", lifespan="off")
             server = uvicorn.Server(config)
-            tasks.append(asyncio.create_task(server.serve()))
+            tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+            log.info("http: listening on %s:%d%s%s", settings.http_host, settings.http_port,
+                     "; console at /console" if settings.console_enabled else "",
+                     "; playground at /playground" if settings.playground else "")
         tasks.append(asyncio.create_task(_sweeper(store, settings.sweep_interval_s)))
         runner.resume_deliveries()  # clips rendered before a crash, now that the adapters can send
         # Render workers began warming up in runner.start; the selfie checker warms up now that the

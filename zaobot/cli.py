@@ -205,6 +205,7 @@ def serve(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Run the bot (Telegram and/or WeChat) with the job runner and the retention sweeper."""
     import asyncio
 
+    from zaobot.app import PortInUse
     from zaobot.app import serve as run_serve
     from zaobot.storage import SecretKeyError
 
@@ -215,10 +216,12 @@ def serve(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
 
     install(secret.get_secret_value() for secret in (
         settings.telegram_bot_token, settings.telegram_webhook_secret, settings.wechat_app_secret,
-        settings.wechat_token, settings.wechat_aes_key, settings.secret_key) if secret is not None)
+        settings.wechat_token, settings.wechat_aes_key, settings.secret_key, settings.console_token)
+        if secret is not None)
 
-    if settings.telegram_bot_token is None and not wechat_enabled(settings):
-        raise _fail("nothing to serve: set TELEGRAM_BOT_TOKEN and/or WECHAT_APP_ID + WECHAT_TOKEN (see .env.example)")
+    if settings.telegram_bot_token is None and not wechat_enabled(settings) and not settings.playground:
+        raise _fail("nothing to serve: set TELEGRAM_BOT_TOKEN and/or WECHAT_APP_ID + WECHAT_TOKEN, or "
+                    "ZAOBOT_PLAYGROUND=1 to try the bot in a browser (see .env.example)")
     if settings.telegram_webhook_url and not settings.telegram_webhook_secret:
         # Without a secret anyone could post forged updates, so the webhook refuses every update:
         # better to stop here than to serve a bot that silently answers nobody.
@@ -229,6 +232,8 @@ def serve(verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     try:
         asyncio.run(run_serve(settings))
     except SecretKeyError as err:
+        raise _fail(str(err)) from None
+    except PortInUse as err:
         raise _fail(str(err)) from None
     except DatabaseDamaged as err:
         raise _fail(f"the database {settings.data_dir / DB_NAME} is damaged ({err}). Restore it from a backup, "

@@ -98,7 +98,24 @@ class Settings(BaseSettings):
     wechat_api_base_url: str = Field("https://api.weixin.qq.com", validation_alias="WECHAT_API_BASE_URL")
     wechat_moderator_openids: str = Field("", validation_alias="WECHAT_MODERATOR_OPENIDS")
     http_host: str = Field("127.0.0.1", validation_alias="ZAOBOT_HTTP_HOST")
-    http_port: int = Field(8080, validation_alias="ZAOBOT_HTTP_PORT")
+    http_port: int = Field(8080, validation_alias="ZAOBOT_HTTP_PORT", ge=1, le=65535)
+
+    # The web console (README "The web console") on the same HTTP server. Moderators sign in with a
+    # one-time link from the bot (`/console`), or with ZAOBOT_CONSOLE_TOKEN. The links point at
+    # ZAOBOT_PUBLIC_URL (e.g. https://bot.example.com behind a proxy); unset: http://HOST:PORT.
+    console: bool = Field(True, validation_alias="ZAOBOT_CONSOLE")
+    console_token: SecretStr | None = Field(None, validation_alias="ZAOBOT_CONSOLE_TOKEN", min_length=16)
+    public_url: str = Field("", validation_alias="ZAOBOT_PUBLIC_URL")
+    # The playground (README "Try it locally"): a chat page driving the same conversation core, for
+    # trying the bot without a platform account. Local use only: it trusts whoever opens it.
+    playground: bool = Field(False, validation_alias="ZAOBOT_PLAYGROUND")
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("ZAOBOT_PUBLIC_URL must start with http:// or https://")
+        return value
 
     @field_validator("liveness_actions")
     @classmethod
@@ -130,6 +147,17 @@ class Settings(BaseSettings):
         """Moderator ids configured for a platform."""
         raw = {"telegram": self.telegram_moderator_ids, "wechat": self.wechat_moderator_openids}.get(platform, "")
         return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+    @property
+    def base_url(self) -> str:
+        """Where this server is reached from a browser (links in the chat point here)."""
+        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+
+    @property
+    def console_enabled(self) -> bool:
+        """The console is served when it is on and someone can sign in: a moderator, or the token."""
+        return self.console and (self.console_token is not None or any(
+            self.moderators(p) for p in ("telegram", "wechat")))
 
     @property
     def writable_scenes_dir(self) -> Path:

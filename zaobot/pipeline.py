@@ -250,6 +250,7 @@ class RenderOutcome:
     watermark_id: str | None
     signed: bool
     label_box: tuple[int, int, int, int]
+    engine: str = ""  # which engine swapped the face (the job row and its audit row keep it)
 
 
 def render_selfie(selfie: bytes, scene: Scene, engine: Engine, out_path: Path, options: RenderOptions, *,
@@ -267,4 +268,4 @@ def render_selfie(selfie: bytes, scene: Scene, engine: Engine, out_path: Path, o
     return RenderOutcome(path=result.path, job_id=result.job_id, scene=scene.keyword, frames=result.frames,
                          width=scene.width, height=scene.height, duration=scene.duration,
                          seconds=time.perf_counter() - start, watermark_id=result.watermark_id, signed=signed,
-                         label_box=result.label_box)
+                         label_box=result.label_box, engine=engine.name)

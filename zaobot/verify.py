@@ -6,7 +6,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from zaobot.media.video import probe, read_frames
+import av
+
+from zaobot.media.video import UnreadableVideo, probe, read_frames
 from zaobot.media.watermark import Detection, detect_luma, mean_luma
 from zaobot.storage import Store
 from zaobot.storage.trace import render_record, takedown_record, user_state
@@ -73,7 +75,12 @@ def _user_status(store: Store, user_hash: str | None) -> str:
 
 
 def verify_clip(path: Path, store: Store) -> VerifyReport:
-    detection = detect_luma(mean_luma(read_frames(path)), store.secret)
+    """The report on a clip; UnreadableVideo for a file that is not a video we can decode."""
+    try:
+        luma = mean_luma(read_frames(path))
+    except (av.error.FFmpegError, StopIteration, ValueError) as err:
+        raise UnreadableVideo(type(err).__name__) from None
+    detection = detect_luma(luma, store.secret)
     job = takedown = None
     if detection.found and detection.watermark_id is not None:
         record = render_record(store, detection.watermark_id)

@@ -333,6 +333,15 @@ _CATALOG: dict[str, dict[Lang, str]] = {
     "mod.paused": {"en": "Paused. New renders are refused; queued ones wait.",
                    "zh": "已暂停：拒绝新任务，排队任务等待。"},
     "mod.resumed": {"en": "Resumed.", "zh": "已恢复。"},
+    "mod.console_link": {
+        "en": ("Your one-time sign-in link to the web console (valid 10 minutes, for you only; "
+               "don't forward it):\n{url}"),
+        "zh": "网页控制台的一次性登录链接（10 分钟内有效，仅限本人使用，请勿转发）：\n{url}",
+    },
+    "mod.not_a_video": {"en": "That file is not a video I can read: send the clip as a video or a file.",
+                        "zh": "无法读取该文件：请以视频或文件形式发送这段视频。"},
+    "mod.console_off": {"en": "The web console is turned off (ZAOBOT_CONSOLE=0).",
+                        "zh": "网页控制台已关闭（ZAOBOT_CONSOLE=0）。"},
     "label.visible": {
         "en": "AI生成 · AI-generated",
         "zh": "AI生成 · AI-generated",

@@ -107,6 +107,7 @@ class Result:
     key: str = ""  # the wording key of the failure the user is told about
     params: dict[str, Any] = field(default_factory=dict)
     error: str = ""  # for the job row and the log
+    engine: str = ""  # the engine that rendered it
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -130,7 +130,7 @@ class BrokerRunner(JobRunner):
             await asyncio.to_thread(self._box.drop, job["id"])
         path = self.store.media.scratch.new_file(job["id"])  # encrypted into media storage by the caller
         await asyncio.to_thread(path.write_bytes, clip)
-        return Rendered(path, result.seconds, result.worker)
+        return Rendered(path, result.seconds, result.worker, result.engine or None)
 
     # ---------------------------------------------------------------- watchers
 

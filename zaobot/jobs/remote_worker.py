@@ -89,7 +89,8 @@ class RemoteRenderer:
             log.exception("job %s failed for good", job_id)
             self._report(Result(job_id, False, self.name, key="job.failed", error=type(err).__name__))
         else:
-            self._report(Result(job_id, True, self.name, seconds=time.monotonic() - started))
+            self._report(Result(job_id, True, self.name, seconds=time.monotonic() - started,
+                                engine=self.engine.name))
 
     def _render(self, job_id: str, scene_keyword: str, watermark_id: str | None) -> None:
         if self.box.cancelled(job_id):

@@ -66,6 +66,7 @@ class Rendered:
     path: Path
     seconds: float
     worker: str | None = None
+    engine: str | None = None
 
 
 @dataclass
@@ -213,7 +214,7 @@ class JobRunner:
         assert self._pool is not None
         result = await asyncio.get_running_loop().run_in_executor(self._pool, render_job, job["id"], selfie,
                                                                   job["scene"], job["watermark_id"])
-        return Rendered(result.path, result.seconds)
+        return Rendered(result.path, result.seconds, engine=result.engine or None)
 
     async def _run(self, job: Job) -> None:
         assert self.hooks is not None
@@ -224,7 +225,7 @@ class JobRunner:
             rendered = await self._render(job, selfie)
             try:
                 await self.io(attach_output, job, await self.io(owner_hash, job), rendered.path,
-                              worker=rendered.worker)
+                              worker=rendered.worker, engine=rendered.engine)
             finally:
                 rendered.path.unlink(missing_ok=True)
             self._avg_seconds = 0.7 * self._avg_seconds + 0.3 * rendered.seconds

@@ -117,8 +117,24 @@ def _v5(db: sqlite_utils.Database) -> None:
     db.table("jobs").add_column("liveness", str)
 
 
+def _v6(db: sqlite_utils.Database) -> None:
+    # The web console. A sign-in link is one-time and short-lived; a session lasts a working day.
+    # Both are stored as SHA-256 digests of their tokens (a copy of the file signs nobody in), and
+    # name the moderator only by hash. A job records the engine that rendered it (the console's jobs).
+    db.table("console_links").create(
+        {"token_hash": str, "platform": str, "actor_hash": str, "created_at": str, "expires_at": str, "used_at": str},
+        pk="token_hash", not_null={"platform", "actor_hash", "created_at", "expires_at"},
+    )
+    db.table("console_sessions").create(
+        {"token_hash": str, "platform": str, "actor_hash": str, "csrf": str, "created_at": str, "expires_at": str},
+        pk="token_hash", not_null={"platform", "actor_hash", "csrf", "created_at", "expires_at"},
+    )
+    db.table("jobs").add_column("engine", str)
+    db.table("audit").create_index(["action", "at"])
+
+
 # Forward migrations, applied in order at start-up. Never edit a released one: append.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -103,6 +103,7 @@ class Job(TypedDict):
     delivery: str  # JSON list of "chat:message" references of the sent clip
     attempts: int
     liveness: str | None  # JSON: the live check that verified its selfie ({"result": "off"} when not required)
+    engine: str | None  # the engine that rendered it (set with the clip)
 
 
 def as_job(row: dict[str, Any]) -> Job:
@@ -157,7 +158,7 @@ def set_status(store: Store, job_id: str, status: str, *, error: str | None = No
 
 
 def attach_output(store: Store, job: Job, user_hash: str, clip: Path, *, worker: str | None = None,
-                  now: datetime | None = None) -> str:
+                  engine: str | None = None, now: datetime | None = None) -> str:
     """Encrypt and keep the rendered clip; mark the job rendered (to deliver) and write its audit row
     (which says which worker rendered it, when it was a `zaobot worker`)."""
     moment = now or utcnow()
@@ -168,7 +169,7 @@ def attach_output(store: Store, job: Job, user_hash: str, clip: Path, *, worker:
             if current is None or current["status"] not in ACTIVE:
                 raise JobGone(job["id"])
             store.db.table("jobs").update(job["id"], {
-                "status": JobStatus.RENDERED, "finished_at": iso(moment), "output_file": name,
+                "status": JobStatus.RENDERED, "finished_at": iso(moment), "output_file": name, "engine": engine,
                 "output_expires_at": later(moment, hours=store.settings.output_ttl_hours)})
             # The audit row a watermark traces back to says how the face was verified as the sender's.
             raw = job.get("liveness")
@@ -176,6 +177,8 @@ def attach_output(store: Store, job: Job, user_hash: str, clip: Path, *, worker:
             detail: dict[str, Any] = {"liveness": _audit_liveness(liveness)} if liveness else {}
             if worker:
                 detail["worker"] = worker
+            if engine:
+                detail["engine"] = engine
             audit(store, "render", job_id=job["id"], watermark_id=job["watermark_id"], scene=job["scene"],
                   user_hash=user_hash, detail=detail or None, now=moment)
     except BaseException:

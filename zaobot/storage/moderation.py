@@ -66,7 +66,9 @@ def resolve_report(store: Store, report_id: int, *, moderator_hash: str, now: da
         cur = store.db.execute(
             "UPDATE reports SET status = 'resolved', resolved_at = ?, resolved_by = ? WHERE id = ? AND status = 'open'",
             [iso(now or utcnow()), moderator_hash, report_id])
-        audit(store, "moderator:resolve", actor_hash=moderator_hash, detail={"report": report_id}, now=now)
+        row = store.db.execute("SELECT job_id FROM reports WHERE id = ?", [report_id]).fetchone()
+        audit(store, "moderator:resolve", job_id=row[0] if row else None, actor_hash=moderator_hash,
+              detail={"report": report_id}, now=now)
     return cur.rowcount > 0
 
 

@@ -126,6 +126,9 @@ def _finish(store: Store, row: dict, checkpoint: Checkpoint,
             store.db.execute("DELETE FROM jobs WHERE user_id = ?", [uid])
             store.db.execute("DELETE FROM users WHERE id = ?", [uid])
         store.db.execute("DELETE FROM inbox WHERE user_hash = ?", [row["user_hash"]])  # held updates name the user
+        # A moderator's own /delete signs them out of the console too.
+        store.db.execute("DELETE FROM console_sessions WHERE actor_hash = ?", [row["user_hash"]])
+        store.db.execute("DELETE FROM console_links WHERE actor_hash = ?", [row["user_hash"]])
         if row.get("scrub"):
             for table, column in FREE_TEXT:
                 store.db.execute(f"UPDATE {table} SET {column} = REPLACE({column}, ?, ?) WHERE instr({column}, ?) > 0",

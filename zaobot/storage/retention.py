@@ -63,6 +63,9 @@ def sweep(store: Store, *, now: datetime | None = None) -> SweepResult:
         # A challenge is only needed while it can be answered; the audit row keeps the outcome.
         store.db.execute("DELETE FROM challenges WHERE expires_at <= ?",
                          [iso(moment - timedelta(hours=store.settings.selfie_ttl_hours))])
+        # Console sign-in links once used or expired, and sessions once expired.
+        store.db.execute("DELETE FROM console_links WHERE expires_at <= ? OR used_at IS NOT NULL", [stamp])
+        store.db.execute("DELETE FROM console_sessions WHERE expires_at <= ?", [stamp])
         result.tombstones = store.db.execute(
             "DELETE FROM deletions WHERE status = 'done' AND completed_at <= ?", [audit_cutoff]).rowcount
 

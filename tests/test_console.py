@@ -1,0 +1,312 @@
+"""The web console over HTTP (no browser): sign-in, sessions, CSRF, the guards, plots, audit search.
+
+The browser tests (tests/test_web_browser.py) drive the same pages in chromium; these pin down the
+security properties request by request, against the SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from zaobot import storage
+from zaobot.app import web_app
+from zaobot.handlers.core import Conversation
+from zaobot.handlers.events import Event
+from zaobot.media.scenes import SceneLibrary
+from zaobot.storage import console
+from zaobot.storage.overview import JobTiming
+from zaobot.web.auth import SESSION_COOKIE, SIGNIN_COOKIE
+from zaobot.web.plots import bar_chart, reasons_chart, summarise
+from zaobot.web.site import browser_routes
+
+from tests.storage_helpers import make_settings
+from tests.test_core import RecordingOutbox, StubRunner
+
+MODERATOR = "9001"
+TOKEN = "operator-token-" + "z" * 20
+BASE = "http://testserver"
+
+
+@pytest.fixture()
+def core(tmp_path):
+    settings = make_settings(tmp_path / "data", telegram_moderator_ids=MODERATOR, console_token=TOKEN,
+                             playground=True)
+    store = storage.open_store(settings)
+    conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
+    conv.register("telegram", RecordingOutbox())
+    yield conv
+    conv.close()
+    store.close()
+
+
+@pytest.fixture()
+def client(core):
+    app = web_app(core.settings, None, browser_routes(core, core.settings))
+    with TestClient(app, base_url=BASE, follow_redirects=False) as c:
+        yield c
+
+
+def console_command(core: Conversation, user_id: str) -> str:
+    event = Event(platform="telegram", user_id=user_id, chat_id=user_id, kind="command", command="console")
+    return asyncio.run(core.handle(event))[0].text
+
+
+def link_token(text: str) -> str:
+    match = re.search(r"/console/signin\?token=([\w-]+)", text)
+    assert match, text
+    return match.group(1)
+
+
+def sign_in_with_link(client: TestClient, token: str):
+    page = client.get(f"/console/signin?token={token}")
+    assert page.status_code == 200 and "Sign in as moderator" in page.text
+    return client.post("/console/signin", data={"token": token, "signin_csrf": client.cookies[SIGNIN_COOKIE]})
+
+
+def csrf_of(client: TestClient, path: str = "/console/reports") -> str:
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+def a_reported_job(core: Conversation, short_clip) -> tuple[dict, int]:
+    """A rendered job with a stored clip and an open report about it."""
+    store = core.store
+    user = storage.grant_consent(store, "telegram", "42")
+    job = storage.create_job(store, user["id"], "demo", chat_id="42", platform="telegram")
+    storage.set_status(store, job["id"], "running")
+    storage.attach_output(store, storage.get_job(store, job["id"]), "h", short_clip, engine="mesh")
+    storage.record_delivery(store, job["id"], ["42:7"])
+    return storage.get_job(store, job["id"]), storage.report(store, user["id"], job["id"], "not me")
+
+
+# ---------------------------------------------------------------- guards
+
+
+def test_every_console_route_refuses_without_a_session(client, core):
+    """GET pages redirect to the sign-in page; actions and data answer 401; nothing changes."""
+    open_routes = {"/console/login", "/console/signin"}
+    checked = 0
+    for route in client.app.routes:
+        if not isinstance(route, Route) or not route.path.startswith("/console") or route.path in open_routes:
+            continue
+        path = route.path.replace("{report_id:int}", "1").replace("{job_id}", "0" * 32)
+        for method in route.methods or ():
+            if method == "HEAD":
+                continue
+            answer = client.request(method, path, data={"csrf": "x"} if method == "POST" else None)
+            if method == "GET" and not path.startswith("/console/clips"):
+                assert answer.status_code == 303, (method, path)
+                assert answer.headers["location"].startswith("/console/login"), path
+            else:
+                assert answer.status_code == 401, (method, path, answer.status_code)
+            checked += 1
+    assert checked >= 14
+    assert not storage.queue.is_paused(core.store)
+
+
+def test_a_non_moderator_gets_no_link_and_a_moderator_gets_a_one_time_one(client, core):
+    reply = console_command(core, "12345")
+    assert "/console" not in reply and core.store.db["console_links"].count == 0
+    token = link_token(console_command(core, MODERATOR))
+    rows = list(core.store.db["console_links"].rows)
+    assert len(rows) == 1 and rows[0]["token_hash"] != token  # only its digest is stored
+    assert token.encode() not in (core.settings.data_dir / "zaobot.sqlite3").read_bytes()
+
+    signed = sign_in_with_link(client, token)
+    assert signed.status_code == 303 and signed.headers["location"] == "/console/reports"
+    cookie = signed.headers["set-cookie"]
+    assert f"{SESSION_COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "Secure" not in cookie  # plain http on loopback; see the https test
+    assert client.get("/console/reports").status_code == 200
+
+    client.cookies.clear()
+    again = sign_in_with_link(client, token)
+    assert again.status_code == 401 and "already used" in again.text
+    assert client.get("/console/reports").status_code == 303
+    assert core.store.db["audit"].count_where("action = 'console:signin_failed'") == 1
+
+
+def test_an_expired_link_is_refused(client, core):
+    token = console.issue_link(core.store, "telegram", MODERATOR, now=datetime.now(UTC) - timedelta(minutes=11))
+    assert sign_in_with_link(client, token).status_code == 401
+
+
+def test_the_signin_form_needs_its_double_submit_token(client, core):
+    token = link_token(console_command(core, MODERATOR))
+    client.get(f"/console/signin?token={token}")
+    forged = client.post("/console/signin", data={"token": token, "signin_csrf": "forged"})
+    assert forged.status_code == 403
+    assert core.store.db["console_links"].count_where("used_at is null") == 1  # not used up
+
+
+def test_forged_or_cross_site_csrf_is_refused(client, core, short_clip):
+    job, report_id = a_reported_job(core, short_clip)
+    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 303
+    good = csrf_of(client)
+    assert client.post(f"/console/reports/{report_id}/resolve", data={"csrf": "forged"}).status_code == 403
+    assert client.post(f"/console/reports/{report_id}/resolve", data={}).status_code == 403
+    cross = client.post(f"/console/reports/{report_id}/resolve", data={"csrf": good},
+                        headers={"Origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert client.post(f"/console/jobs/{job['id']}/takedown", data={"csrf": "forged"}).status_code == 403
+    assert storage.get_job(core.store, job["id"])["status"] == "done"
+    assert list(core.store.db["reports"].rows)[0]["status"] == "open"
+
+    done = client.post(f"/console/reports/{report_id}/resolve", data={"csrf": good},
+                       headers={"Origin": BASE})
+    assert done.status_code == 303 and "note=resolved" in done.headers["location"]
+    assert list(core.store.db["reports"].rows)[0]["status"] == "resolved"
+    actions = [r["action"] for r in core.store.db["audit"].rows]
+    assert "moderator:resolve" in actions and "console:signin" in actions
+
+
+def test_take_down_and_ban_go_through_moderation(client, core, short_clip):
+    job, report_id = a_reported_job(core, short_clip)
+    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 303
+    clip = client.get(f"/console/clips/{job['id']}")
+    assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
+    assert clip.content == short_clip.read_bytes()
+    token = csrf_of(client)
+    answer = client.post(f"/console/jobs/{job['id']}/ban", data={"csrf": token, "reason": "report #1"})
+    assert answer.status_code == 303
+    after = storage.get_job(core.store, job["id"])
+    assert after["status"] == "taken_down" and after["output_file"] is None
+    assert not core.store.media.exists(job["output_file"])
+    assert storage.is_banned(core.store, "telegram", "42")
+    assert list(core.store.db["reports"].rows)[0]["status"] == "resolved"
+    assert client.get(f"/console/clips/{job['id']}").status_code == 404  # nothing left to play
+    actions = [r["action"] for r in core.store.db["audit"].rows]
+    assert {"moderator:ban", "moderator:takedown", "moderator:resolve", "console:view_clip"} <= set(actions)
+
+
+def test_token_sign_in_and_the_failure_limit(client, core):
+    page = client.get("/console/login")
+    assert "Operator token" in page.text
+    signin = client.cookies[SIGNIN_COOKIE]
+    wrong = client.post("/console/login", data={"token": "nope", "signin_csrf": signin})
+    assert wrong.status_code == 401 and "not right" in wrong.text
+    right = client.post("/console/login", data={"token": TOKEN, "signin_csrf": signin, "next": "/console/plots"})
+    assert right.status_code == 303 and right.headers["location"] == "/console/plots"
+    assert client.get("/console/plots").status_code == 200
+
+    client.cookies.clear()
+    client.get("/console/login")
+    signin = client.cookies[SIGNIN_COOKIE]
+    for _ in range(9):
+        client.post("/console/login", data={"token": "nope", "signin_csrf": signin})
+    limited = client.post("/console/login", data={"token": TOKEN, "signin_csrf": signin})
+    assert limited.status_code == 429  # even the right token waits, once 10 attempts failed
+
+
+def test_an_open_redirect_is_not_possible(client):
+    client.get("/console/login")
+    answer = client.post("/console/login", data={"token": TOKEN, "signin_csrf": client.cookies[SIGNIN_COOKIE],
+                                                  "next": "//evil.example/console"})
+    assert answer.headers["location"] == "/console/reports"
+
+
+def test_a_removed_moderator_is_signed_out(client, core):
+    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 303
+    assert client.get("/console/jobs").status_code == 200
+    core.settings.telegram_moderator_ids = "777"
+    assert client.get("/console/jobs").status_code == 303
+
+
+def test_sign_out_ends_the_session(client, core):
+    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 303
+    cookie = client.cookies[SESSION_COOKIE]
+    assert client.post("/console/logout", data={"csrf": csrf_of(client)}).status_code == 303
+    client.cookies.set(SESSION_COOKIE, cookie, path="/console")
+    assert client.get("/console/jobs").status_code == 303
+    assert core.store.db["console_sessions"].count == 0
+
+
+def test_the_cookie_is_secure_behind_https(tmp_path):
+    settings = make_settings(tmp_path / "data", telegram_moderator_ids=MODERATOR,
+                             public_url="https://bot.example.com")
+    store = storage.open_store(settings)
+    conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
+    try:
+        assert "https://bot.example.com/console/signin?token=" in console_command(conv, MODERATOR)
+        app = web_app(settings, None, browser_routes(conv, settings))
+        with TestClient(app, base_url="https://bot.example.com", follow_redirects=False) as c:
+            token = link_token(console_command(conv, MODERATOR))
+            c.get(f"/console/signin?token={token}")
+            signed = c.post("/console/signin", data={"token": token, "signin_csrf": c.cookies[SIGNIN_COOKIE]})
+            assert "Secure" in signed.headers["set-cookie"]
+    finally:
+        conv.close()
+        store.close()
+
+
+def test_pages_carry_a_strict_content_security_policy(client):
+    page = client.get("/console/login")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "same-origin"
+    assert client.get("/healthz").headers.get("content-security-policy") is None
+
+
+def test_pause_resume_and_the_jobs_table(client, core, short_clip):
+    job, _ = a_reported_job(core, short_clip)
+    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 303
+    page = client.get("/console/jobs")
+    assert job["id"][:12] in page.text and "mesh" in page.text
+    client.post("/console/queue/pause", data={"csrf": csrf_of(client, "/console/jobs")})
+    assert storage.queue.is_paused(core.store)
+    assert "Paused." in client.get("/console/jobs").text
+    client.post("/console/queue/resume", data={"csrf": csrf_of(client, "/console/jobs")})
+    assert not storage.queue.is_paused(core.store)
+
+
+def test_audit_search_by_job_and_by_user_hash(client, core, short_clip):
+    job, _ = a_reported_job(core, short_clip)
+    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 303
+    by_job = client.get(f"/console/audit?q={job['id']}").text
+    assert "job:queued" in by_job and "render" in by_job
+    user_hash = core.store.user_hash("telegram", "42")
+    by_user = client.get(f"/console/audit?q={user_hash[:16]}").text
+    assert "job:queued" in by_user and "console:signin" not in by_user
+    assert "Nothing found" in client.get("/console/audit?q=ffffffffffffffff").text
+
+
+def test_verify_upload_reports_the_watermark(client, core, short_clip):
+    job, _ = a_reported_job(core, short_clip)
+    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 303
+    token = csrf_of(client, "/console/verify")
+    forged = client.post("/console/verify", content=short_clip.read_bytes(), headers={"X-CSRF-Token": "forged"})
+    assert forged.status_code == 403
+    garbage = client.post("/console/verify", content=b"not a video", headers={"X-CSRF-Token": token})
+    assert garbage.status_code == 400 and "not a video" in garbage.text
+    report = client.post("/console/verify", content=short_clip.read_bytes(), headers={"X-CSRF-Token": token})
+    assert report.status_code == 200 and "<pre" in report.text and "no watermark" in report.text.lower()
+
+
+# ---------------------------------------------------------------- plots
+
+
+def test_summary_counts_renders_waits_and_failures_per_hour():
+    now = datetime(2026, 11, 30, 12, 30, tzinfo=UTC)
+
+    def at(hours_ago: float, seconds: float = 0) -> str:
+        return (now - timedelta(hours=hours_ago) + timedelta(seconds=seconds)).isoformat()
+
+    timings = [JobTiming(at(1), at(1, 10), at(1, 40), "done", None),
+               JobTiming(at(1), at(1, 30), at(1, 90), "done", None),
+               JobTiming(at(3), at(3, 5), at(3, 20), "failed", "SelfieError: no face"),
+               JobTiming(at(30), at(30, 5), at(30, 20), "done", None)]  # outside the window
+    day = summarise(timings, now)
+    assert len(day.hours) == 24 and sum(day.renders) == 2
+    slot = day.hours.index(datetime(2026, 11, 30, 11, tzinfo=UTC))
+    assert day.renders[slot] == 2 and day.wait_p50[slot] == 20 and day.render_p50[slot] == 45
+    assert day.failures == {"SelfieError": 1}
+    svg = bar_chart("renders", day.hours, day.renders)
+    assert svg.startswith("<svg") and svg.count('class="bar"') == 24
+    assert re.findall(r'data-value="(\d+)"', svg).count("2") == 1
+    assert 'data-value="1"' in reasons_chart("failures", day.failures)

@@ -1,0 +1,101 @@
+"""What the web console shows: the report queue, recent jobs, the last day's timings, audit search.
+
+Read-only, and identity-free: a clip's author appears as the first characters of their user hash.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from zaobot.storage.jobs import Job, as_jobs, owner_hash
+from zaobot.storage.store import Store, iso
+
+AUDIT_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """An open report with what a moderator needs to decide: the clip's state and its author's hash."""
+
+    id: int
+    job_id: str | None
+    reason: str
+    created_at: str
+    job_status: str | None  # None: the job is gone (purged by its author, or swept)
+    scene: str | None
+    has_clip: bool
+    author_hash: str  # '' once the author is gone
+    author_banned: bool
+
+
+@dataclass(frozen=True)
+class JobTiming:
+    """One job of the plotted window: when it was queued, started and finished, and how it ended."""
+
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    status: str
+    error: str | None
+
+
+def report_queue(store: Store, limit: int = 100) -> list[ReportRow]:
+    rows = []
+    for report in store.db["reports"].rows_where("status = 'open'", order_by="id", limit=limit):
+        jobs = as_jobs(store.db["jobs"].rows_where("id = ?", [report["job_id"]])) if report["job_id"] else []
+        job = jobs[0] if jobs else None
+        author = owner_hash(store, job) if job else ""
+        banned = bool(author) and store.db["bans"].count_where("user_hash = ? AND lifted_at IS NULL", [author]) > 0
+        rows.append(ReportRow(
+            id=report["id"], job_id=report["job_id"], reason=report["reason"] or "", created_at=report["created_at"],
+            job_status=job["status"] if job else None, scene=job["scene"] if job else None,
+            has_clip=bool(job and job["output_file"]), author_hash=author, author_banned=banned))
+    return rows
+
+
+def reported_clip(store: Store, job_id: str) -> str | None:
+    """The stored clip of a job that has an open report, or None: the console plays reported clips
+    only, so that moderators cannot browse users' clips."""
+    row = store.db.execute(
+        "SELECT jobs.output_file FROM jobs JOIN reports ON reports.job_id = jobs.id "
+        "WHERE jobs.id = ? AND reports.status = 'open' AND jobs.output_file IS NOT NULL LIMIT 1", [job_id]).fetchone()
+    return row[0] if row else None
+
+
+def open_reports_on(store: Store, job_id: str) -> list[int]:
+    return [r[0] for r in store.db.execute("SELECT id FROM reports WHERE job_id = ? AND status = 'open'", [job_id])]
+
+
+def job_author(store: Store, job_id: str) -> tuple[str, str] | None:
+    """(platform, platform user id) of a job's author, for a ban; None once they are gone."""
+    row = store.db.execute("SELECT users.platform, users.platform_user_id FROM jobs JOIN users "
+                           "ON users.id = jobs.user_id WHERE jobs.id = ?", [job_id]).fetchone()
+    return (str(row[0]), str(row[1])) if row else None
+
+
+def recent_jobs(store: Store, limit: int = 50) -> list[Job]:
+    """The newest jobs, any status."""
+    return as_jobs(store.db["jobs"].rows_where(order_by="created_at desc", limit=limit))
+
+
+def job_timings(store: Store, since: datetime) -> list[JobTiming]:
+    """Jobs queued since `since`, oldest first (the console's plots)."""
+    return [JobTiming(r["created_at"], r["started_at"], r["finished_at"], r["status"], r["error"])
+            for r in store.db["jobs"].rows_where("created_at > ?", [iso(since)], order_by="created_at")]
+
+
+def search_audit(store: Store, term: str, limit: int = AUDIT_LIMIT) -> list[dict[str, Any]]:
+    """Audit rows about a job id, watermark id or user hash (a hash may be given by its first 12+ characters)."""
+    term = term.strip().lower()
+    if not term:
+        return []
+    where = "job_id = :t OR watermark_id = :t OR user_hash = :t OR actor_hash = :t"
+    params: dict[str, Any] = {"t": term}
+    if len(term) >= 12 and len(term) < 64:  # a shortened hash, as the console shows them
+        where += " OR user_hash LIKE :p OR actor_hash LIKE :p"
+        params["p"] = term.replace("%", "").replace("_", "") + "%"
+    rows = store.db.query(f"SELECT * FROM audit WHERE {where} ORDER BY id DESC LIMIT {int(limit)}", params)
+    return [{**row, "detail": json.loads(row["detail"] or "{}")} for row in rows]

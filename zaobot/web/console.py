@@ -1,0 +1,249 @@
+"""`/console`: the moderators' web console (reports, queue and jobs, plots, verify, audit search).
+
+Every action goes through `Moderation`, the same code as the chat commands, and is audited with
+the moderator's hash. Pages are rendered on the server; forms post back and redirect (no script
+needed), except the clip upload of Verify, which a few lines of script send as the raw body.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.templating import Jinja2Templates
+
+from zaobot import storage
+from zaobot.config import Settings
+from zaobot.handlers.moderation import Moderation
+from zaobot.handlers.webhook_body import BodyTooLarge, read_capped
+from zaobot.media.video import UnreadableVideo
+from zaobot.storage import console, overview, queue
+from zaobot.storage.console import ConsoleSession
+from zaobot.storage.store import utcnow
+from zaobot.web.auth import SESSION_COOKIE, SIGNIN_COOKIE, ConsoleAuth
+from zaobot.web.forms import read_form
+from zaobot.web.plots import bar_chart, line_chart, reasons_chart, summarise
+
+# What a redirect after an action says (only these keys: nothing from the query is echoed).
+NOTES = {
+    "resolved": "Report resolved.", "taken_down": "Clip taken down; its reports are resolved.",
+    "banned": "Author banned and clip taken down.", "gone": "Nothing to do: it is already gone.",
+    "paused": "Queue paused: new renders are refused, queued ones wait.", "resumed": "Queue resumed.",
+}
+
+
+@dataclass
+class ConsoleApp:
+    """The console's routes over the moderation actions, the storage thread and the templates."""
+
+    moderation: Moderation
+    auth: ConsoleAuth
+    templates: Jinja2Templates
+
+    @property
+    def settings(self) -> Settings:
+        return self.auth.settings
+
+    def routes(self) -> list[BaseRoute]:
+        a = self.auth
+        return [
+            Route("/console", a.page(self.home)),
+            Route("/console/login", self.login_page, methods=["GET"]),
+            Route("/console/login", self.login_with_token, methods=["POST"]),
+            Route("/console/signin", self.signin_page, methods=["GET"]),
+            Route("/console/signin", self.signin_with_link, methods=["POST"]),
+            Route("/console/logout", a.action(self.logout), methods=["POST"]),
+            Route("/console/reports", a.page(self.reports)),
+            Route("/console/reports/{report_id:int}/resolve", a.action(self.resolve), methods=["POST"]),
+            Route("/console/jobs/{job_id}/takedown", a.action(self.takedown), methods=["POST"]),
+            Route("/console/jobs/{job_id}/ban", a.action(self.ban), methods=["POST"]),
+            Route("/console/clips/{job_id}", a.data(self.clip)),
+            Route("/console/jobs", a.page(self.jobs)),
+            Route("/console/queue/pause", a.action(self.pause), methods=["POST"]),
+            Route("/console/queue/resume", a.action(self.resume), methods=["POST"]),
+            Route("/console/plots", a.page(self.plots)),
+            Route("/console/verify", a.page(self.verify_page), methods=["GET"]),
+            Route("/console/verify", a.action(self.verify), methods=["POST"]),
+            Route("/console/audit", a.page(self.audit)),
+        ]
+
+    def _page(self, request: Request, name: str, session: ConsoleSession | None, status: int = 200,
+              **context: object) -> HTMLResponse:
+        note = NOTES.get(request.query_params.get("note", ""))
+        return self.templates.TemplateResponse(request, name, {"session": session, "note": note, **context},
+                                               status_code=status)
+
+    # ---------------------------------------------------------------- signing in and out
+
+    async def home(self, request: Request, session: ConsoleSession) -> Response:
+        return RedirectResponse("/console/reports", status_code=303)
+
+    def _signin_form(self, request: Request, name: str, status: int = 200, **context: object) -> Response:
+        token = self.auth.signin_token(request)
+        response = self._page(request, name, None, status, signin_csrf=token,
+                              token_signin=self.settings.console_token is not None, **context)
+        self.auth.remember_signin_token(response, token, request)
+        return response
+
+    async def login_page(self, request: Request) -> Response:
+        return self._signin_form(request, "login.html", next=_local(request.query_params.get("next")))
+
+    async def signin_page(self, request: Request) -> Response:
+        """The link from the bot lands here. Signing in takes a button press (a POST): link previews
+        and scanners that open the link must not use it up."""
+        return self._signin_form(request, "signin.html", link_token=request.query_params.get("token", ""))
+
+    async def login_with_token(self, request: Request) -> Response:
+        form = await read_form(request)
+        if not self.auth.signin_form_ok(request, str(form.get("signin_csrf", ""))):
+            return PlainTextResponse("This form has expired: reload the page and try again.", status_code=403)
+        expected = self.settings.console_token
+        if await self.auth.too_many_failures():
+            return self._signin_form(request, "login.html", 429, error="Too many failed sign-ins: wait ten "
+                                     "minutes, or ask the bot for a link with /console.")
+        given = str(form.get("token", ""))
+        if expected is None or not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+            await self.auth.io(console.record_failed_signin, "token")
+            return self._signin_form(request, "login.html", 401, error="That token is not right.",
+                                     next=_local(str(form.get("next", ""))))
+        return await self._signed_in(request, "console", self.auth.token_actor(), "token",
+                                     _local(str(form.get("next", ""))) or "/console/reports")
+
+    async def signin_with_link(self, request: Request) -> Response:
+        form = await read_form(request)
+        if not self.auth.signin_form_ok(request, str(form.get("signin_csrf", ""))):
+            return PlainTextResponse("This form has expired: open the link again.", status_code=403)
+        if await self.auth.too_many_failures():
+            return self._signin_form(request, "signin.html", 429, link_token="",
+                                     error="Too many failed sign-ins: wait ten minutes.")
+        who = await self.auth.io(console.redeem_link, str(form.get("token", "")))
+        if who is None:
+            await self.auth.io(console.record_failed_signin, "link")
+            return self._signin_form(request, "signin.html", 401, link_token="",
+                                     error="This link was already used or has expired. Send /console to the bot "
+                                           "for a new one.")
+        return await self._signed_in(request, who[0], who[1], "link", "/console/reports")
+
+    async def _signed_in(self, request: Request, platform: str, actor: str, method: str, target: str) -> Response:
+        token, session = await self.auth.io(console.open_session, platform, actor, method=method)
+        if not self.auth.still_moderator(session):  # a link issued before its moderator was removed
+            await self.auth.io(console.close_session, token)
+            return PlainTextResponse("You are no longer a moderator.", status_code=403)
+        response = RedirectResponse(target, status_code=303)
+        self.auth.set_session(response, token, request)
+        response.delete_cookie(SIGNIN_COOKIE, path="/console")
+        return response
+
+    async def logout(self, request: Request, session: ConsoleSession) -> Response:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        await self.auth.io(console.close_session, token)
+        response = RedirectResponse("/console/login", status_code=303)
+        self.auth.clear_session(response)
+        return response
+
+    # ---------------------------------------------------------------- reports
+
+    async def reports(self, request: Request, session: ConsoleSession) -> Response:
+        rows = await self.auth.io(overview.report_queue)
+        return self._page(request, "reports.html", session, reports=rows, section="reports")
+
+    async def resolve(self, request: Request, session: ConsoleSession) -> Response:
+        done = await self.moderation.resolve(int(request.path_params["report_id"]), session.actor_hash)
+        return _back("/console/reports", "resolved" if done else "gone")
+
+    async def takedown(self, request: Request, session: ConsoleSession) -> Response:
+        form = await read_form(request)
+        reason = str(form.get("reason", "")).strip()[:500] or "console"
+        done = await self.moderation.take_down(request.path_params["job_id"], reason, session.actor_hash)
+        return _back(_local(str(form.get("back", ""))) or "/console/reports", "taken_down" if done else "gone")
+
+    async def ban(self, request: Request, session: ConsoleSession) -> Response:
+        form = await read_form(request)
+        reason = str(form.get("reason", "")).strip()[:500] or "console"
+        done = await self.moderation.ban_author(request.path_params["job_id"], reason, session.actor_hash)
+        return _back("/console/reports", "banned" if done else "gone")
+
+    async def clip(self, request: Request, session: ConsoleSession) -> Response:
+        """A reported clip, decrypted for playback (reported clips only; audited)."""
+        job_id = request.path_params["job_id"]
+        name = await self.auth.io(overview.reported_clip, job_id)
+        if name is None:
+            return PlainTextResponse("No reported clip with this id.", status_code=404)
+        data = await self.auth.io(lambda store: store.media.get(name))
+        await self.auth.io(storage.audit, "console:view_clip", job_id=job_id, actor_hash=session.actor_hash)
+        return Response(data, media_type="video/mp4", headers={"cache-control": "no-store",
+                                                                "content-disposition": "inline"})
+
+    # ---------------------------------------------------------------- queue and jobs
+
+    async def jobs(self, request: Request, session: ConsoleSession) -> Response:
+        rows = await self.auth.io(overview.recent_jobs)
+        paused = await self.auth.io(queue.is_paused)
+        stats = await self.auth.io(storage.stats)
+        return self._page(request, "jobs.html", session, jobs=rows, paused=paused, stats=stats, section="jobs")
+
+    async def pause(self, request: Request, session: ConsoleSession) -> Response:
+        await self.moderation.set_paused(True, session.actor_hash)
+        return _back("/console/jobs", "paused")
+
+    async def resume(self, request: Request, session: ConsoleSession) -> Response:
+        await self.moderation.set_paused(False, session.actor_hash)
+        return _back("/console/jobs", "resumed")
+
+    # ---------------------------------------------------------------- plots
+
+    async def plots(self, request: Request, session: ConsoleSession) -> Response:
+        now = utcnow()
+        day = summarise(await self.auth.io(overview.job_timings, now - timedelta(hours=25)), now)
+        charts = [
+            bar_chart("Renders per hour (last 24 h, UTC)", day.hours, day.renders),
+            line_chart("Queue wait per hour (s)", day.hours, {"p50": day.wait_p50, "p95": day.wait_p95}),
+            line_chart("Render time per hour (s)", day.hours, {"p50": day.render_p50, "p95": day.render_p95}),
+            reasons_chart("Failures by reason (last 24 h)", day.failures),
+        ]
+        return self._page(request, "plots.html", session, charts=charts, total=sum(day.renders), section="plots")
+
+    # ---------------------------------------------------------------- verify
+
+    async def verify_page(self, request: Request, session: ConsoleSession) -> Response:
+        return self._page(request, "verify.html", session, section="verify",
+                          limit_mb=f"{self.settings.max_upload_bytes / 1e6:.0f}")
+
+    async def verify(self, request: Request, session: ConsoleSession) -> Response:
+        """The clip arrives as the raw body (sent by the page's script); the report comes back as HTML."""
+        try:
+            body = await read_capped(request, self.settings.max_upload_bytes)
+        except BodyTooLarge:
+            return PlainTextResponse(f"That file is too large (the limit is "
+                                     f"{self.settings.max_upload_bytes / 1e6:.0f} MB).", status_code=413)
+        if not body:
+            return PlainTextResponse("Choose a clip first.", status_code=400)
+        try:
+            report = await self.moderation.verify(body, session.actor_hash)
+        except UnreadableVideo:
+            return PlainTextResponse("That file is not a video zaobot can read.", status_code=400)
+        return self.templates.TemplateResponse(request, "verify_report.html", {"report": report.text()})
+
+    # ---------------------------------------------------------------- audit
+
+    async def audit(self, request: Request, session: ConsoleSession) -> Response:
+        term = request.query_params.get("q", "").strip()[:100]
+        rows = await self.auth.io(overview.search_audit, term) if term else []
+        return self._page(request, "audit.html", session, q=term, rows=rows, section="audit",
+                          limit=overview.AUDIT_LIMIT)
+
+
+def _local(target: str | None) -> str:
+    """Only a path inside the console may be a redirect target (no open redirect)."""
+    if target and target.startswith("/console") and "//" not in target and "\\" not in target:
+        return target
+    return ""
+
+
+def _back(path: str, note: str) -> Response:
+    return RedirectResponse(f"{path}?note={quote(note)}", status_code=303)

@@ -1,0 +1,278 @@
+"""`/playground`: a chat page that drives the same conversation core as the bots (ZAOBOT_PLAYGROUND=1).
+
+A newcomer tries the real flow on their own machine, without a platform account: consent, a selfie,
+the live check (recorded with the browser's camera), scene buttons, progress, the clip, /delete.
+The page is one more platform: its `Outbox` keeps each browser's transcript in memory (clips
+included, at most a few per browser), and the page polls it. Nothing here is stored on disk beyond
+what the core stores for any platform, and /delete clears the transcript too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.templating import Jinja2Templates
+
+from zaobot import storage
+from zaobot.handlers.core import Conversation
+from zaobot.handlers.events import Event, Reply
+from zaobot.handlers.webhook_body import BodyTooLarge, read_capped
+from zaobot.web.security import same_origin
+
+PLATFORM = "playground"
+COOKIE = "zaobot_playground"
+MAX_CHATS = 200  # browsers remembered at once (least recently used go first)
+MAX_MESSAGES = 200  # per browser
+MAX_MEDIA = 4  # clips and files kept per browser (older ones are dropped from memory)
+MAX_JSON = 8 * 1024
+ACTION_SHOWN_S = 6.0  # how long "rendering…" shows after the core's last chat action
+
+
+@dataclass
+class Transcript:
+    """One browser's chat: messages (edited in place), the media they link to, a version to poll."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    media: OrderedDict[str, tuple[str, bytes]] = field(default_factory=OrderedDict)  # id -> (type, bytes)
+    version: int = 0
+    action_at: float = 0.0
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def add(self, who: str, reply: Reply, media: dict[str, str] | None = None) -> str:
+        message_id = str(next(self.ids))
+        self.messages.append({"id": message_id, "who": who, "text": reply.text,
+                              "buttons": [[{"label": b.label, "data": b.data} for b in row] for row in reply.buttons],
+                              **(media or {})})
+        del self.messages[:-MAX_MESSAGES]
+        self.version += 1
+        return message_id
+
+    def keep(self, kind: str, data: bytes) -> str:
+        media_id = secrets.token_urlsafe(12)
+        self.media[media_id] = (kind, data)
+        while len(self.media) > MAX_MEDIA:
+            self.media.popitem(last=False)
+        return media_id
+
+    def clear(self) -> None:
+        """Forget everything (the user's /delete went through)."""
+        self.messages.clear()
+        self.media.clear()
+        self.version += 1
+
+
+class PlaygroundOutbox:
+    """The core's `Outbox` for the playground: messages go into the browser's transcript."""
+
+    supports_edit = True
+
+    def __init__(self) -> None:
+        self.chats: OrderedDict[str, Transcript] = OrderedDict()
+
+    def transcript(self, chat_id: str) -> Transcript:
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            chat = self.chats[chat_id] = Transcript()
+            while len(self.chats) > MAX_CHATS:
+                self.chats.popitem(last=False)
+        self.chats.move_to_end(chat_id)
+        return chat
+
+    async def add_reply(self, chat_id: str, reply: Reply) -> str:
+        chat = self.transcript(chat_id)
+        media: dict[str, str] = {}
+        if reply.video is not None:
+            data = await asyncio.to_thread(Path(reply.video).read_bytes)  # the core deletes its file after
+            chat.action_at = 0.0  # the clip is here: no more "rendering…"
+            media["video"] = f"/playground/media/{chat.keep('video/mp4', data)}"
+        if reply.document is not None:
+            name, data = reply.document
+            media["file"] = f"/playground/media/{chat.keep('application/json', data)}"
+            media["file_name"] = name
+        return chat.add("bot", reply, media)
+
+    async def send(self, chat_id: str, reply: Reply) -> str:
+        return await self.add_reply(chat_id, reply)
+
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        chat = self.transcript(chat_id)
+        for message in chat.messages:
+            if message["id"] == message_id:
+                message["text"] = text
+                chat.version += 1
+
+    async def delete(self, chat_id: str, message_id: str) -> None:
+        """A moderator's takedown: the message and its clip go."""
+        chat = self.transcript(chat_id)
+        for message in [m for m in chat.messages if m["id"] == message_id]:
+            chat.messages.remove(message)
+            media_id = str(message.get("video", "")).rsplit("/", 1)[-1]
+            chat.media.pop(media_id, None)
+            chat.version += 1
+
+    async def action(self, chat_id: str, action: str) -> None:
+        self.transcript(chat_id).action_at = time.monotonic()
+
+
+class Playground:
+    """The page and its small JSON API (same-origin only, with a custom header against CSRF)."""
+
+    def __init__(self, core: Conversation, templates: Jinja2Templates) -> None:
+        self.core = core
+        self.templates = templates
+        self.outbox = PlaygroundOutbox()
+        core.register(PLATFORM, self.outbox)
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/playground", self.page),
+            Route("/playground/messages", self.messages),
+            Route("/playground/say", self.say, methods=["POST"]),
+            Route("/playground/press", self.press, methods=["POST"]),
+            Route("/playground/photo", self.photo, methods=["POST"]),
+            Route("/playground/video", self.video, methods=["POST"]),
+            Route("/playground/media/{media_id}", self.media),
+        ]
+
+    # ---------------------------------------------------------------- who
+
+    @staticmethod
+    def _user(request: Request) -> str | None:
+        value = request.cookies.get(COOKIE, "")
+        return value if len(value) == 16 and all(c in "0123456789abcdef" for c in value) else None
+
+    def _caller(self, request: Request) -> str | Response:
+        """The browser's user id, for a request from our own page; otherwise the response to send."""
+        user = self._user(request)
+        if user is None:
+            return PlainTextResponse("Open /playground first.", status_code=401)
+        if request.method == "POST" and (request.headers.get("x-playground") != "1" or not same_origin(request)):
+            return PlainTextResponse("Requests must come from the playground page.", status_code=403)
+        return user
+
+    async def page(self, request: Request) -> Response:
+        user = self._user(request) or secrets.token_hex(8)
+        response = self.templates.TemplateResponse(request, "playground.html", {
+            "scenes": self.core.library.keywords(), "live": self.core.settings.liveness_required})
+        response.set_cookie(COOKIE, user, max_age=7 * 24 * 3600, path="/playground", httponly=True,
+                            samesite="strict", secure=request.url.scheme == "https")
+        return response
+
+    async def messages(self, request: Request) -> Response:
+        user = self._caller(request)
+        if isinstance(user, Response):
+            return user
+        chat = self.outbox.transcript(user)
+        since = request.query_params.get("version", "")
+        busy = time.monotonic() - chat.action_at < ACTION_SHOWN_S
+        if since == str(chat.version):
+            return JSONResponse({"version": chat.version, "busy": busy})
+        return JSONResponse({"version": chat.version, "busy": busy, "messages": chat.messages})
+
+    async def media(self, request: Request) -> Response:
+        user = self._caller(request)
+        if isinstance(user, Response):
+            return user
+        item = self.outbox.transcript(user).media.get(request.path_params["media_id"])
+        if item is None:
+            return PlainTextResponse("Gone: deleted, or too old for the playground to keep.", status_code=404)
+        kind, data = item
+        disposition = "inline" if kind.startswith("video/") else 'attachment; filename="zaobot-mydata.json"'
+        return Response(data, media_type=kind, headers={"content-disposition": disposition})
+
+    # ---------------------------------------------------------------- what the user does
+
+    async def say(self, request: Request) -> Response:
+        """Text or a /command typed in the page."""
+        payload = await self._json(request)
+        if isinstance(payload, Response):
+            return payload
+        user, body = payload
+        text = str(body.get("text", "")).strip()[:500]
+        if not text:
+            return JSONResponse({"ok": True})
+        self.outbox.transcript(user).add("you", Reply(text))
+        if text.startswith("/"):
+            command, _, rest = text[1:].partition(" ")
+            event = self._event(user, body, "command", command=command.lower(), text=rest.strip())
+        else:
+            event = self._event(user, body, "text", text=text)
+        return await self._handle(user, event)
+
+    async def press(self, request: Request) -> Response:
+        payload = await self._json(request)
+        if isinstance(payload, Response):
+            return payload
+        user, body = payload
+        data = str(body.get("data", ""))[:200]
+        label = str(body.get("label", ""))[:100]
+        if label:
+            self.outbox.transcript(user).add("you", Reply(label))
+        return await self._handle(user, self._event(user, body, "callback", text=data))
+
+    async def photo(self, request: Request) -> Response:
+        return await self._upload(request, "photo", "(selfie)")
+
+    async def video(self, request: Request) -> Response:
+        """A recording made with the page's camera button: recorded just now, so `live`."""
+        return await self._upload(request, "video", "(live recording)")
+
+    async def _upload(self, request: Request, kind: str, shown: str) -> Response:
+        user = self._caller(request)
+        if isinstance(user, Response):
+            return user
+        settings = self.core.settings
+        limit = settings.max_upload_bytes if kind == "photo" else settings.liveness_max_bytes
+        try:
+            data = await read_capped(request, limit)
+        except BodyTooLarge:
+            return JSONResponse({"error": f"That file is too large (the limit is {limit / 1e6:.0f} MB)."},
+                                status_code=413)
+        self.outbox.transcript(user).add("you", Reply(shown))  # the upload itself is not kept here
+
+        async def fetch() -> bytes:
+            return data
+
+        lang = request.query_params.get("lang", "en")[:10]
+        event = Event(platform=PLATFORM, user_id=user, chat_id=user, kind=kind,  # type: ignore[arg-type]  # photo|video
+                      language=lang, fetch_bytes=fetch, file_size=len(data), live=kind == "video")
+        return await self._handle(user, event)
+
+    # ---------------------------------------------------------------- helpers
+
+    async def _json(self, request: Request) -> tuple[str, dict[str, Any]] | Response:
+        user = self._caller(request)
+        if isinstance(user, Response):
+            return user
+        try:
+            body = json.loads(await read_capped(request, MAX_JSON) or b"{}")
+        except (BodyTooLarge, ValueError):
+            return JSONResponse({"error": "bad request"}, status_code=400)
+        return (user, body) if isinstance(body, dict) else JSONResponse({"error": "bad request"}, status_code=400)
+
+    @staticmethod
+    def _event(user: str, body: dict[str, Any], kind: str, **fields: Any) -> Event:
+        return Event(platform=PLATFORM, user_id=user, chat_id=user, kind=kind,  # type: ignore[arg-type]  # an EventKind
+                     language=str(body.get("lang", "en"))[:10], **fields)
+
+    async def _handle(self, user: str, event: Event) -> Response:
+        replies = await self.core.handle(event)
+        chat = self.outbox.transcript(user)
+        if event.kind == "callback" and event.text == "delete:yes" \
+                and await self.core.io(storage.find_user, PLATFORM, user) is None:
+            chat.clear()  # /delete went through: the page forgets the conversation and its clips too
+        for reply in replies:
+            await self.outbox.add_reply(user, reply)
+        return JSONResponse({"ok": True, "version": chat.version})
+
