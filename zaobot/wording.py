@@ -202,6 +202,10 @@ _CATALOG: dict[str, dict[Lang, str]] = {
         "en": "record a round video message (tap the microphone to switch to the camera, then hold it; 3-10 s)",
         "zh": "录制一条圆形视频消息（点击麦克风图标切换为相机，然后按住录制，3-10 秒）",
     },
+    "live.how.playground": {
+        "en": "press “Record the live check” below, allow the camera, and press “Stop and send” after 3-10 s",
+        "zh": "点击下方的“Record the live check”，允许使用摄像头，3-10 秒后点击“Stop and send”",
+    },
     "live.how.wechat": {
         "en": "record a short video (tap +, then Camera, and hold the button; 3-10 s)",
         "zh": "拍摄一段小视频（点击＋，选择“拍摄”，按住拍摄键，3-10 秒）",

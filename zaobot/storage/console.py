@@ -98,3 +98,18 @@ def record_failed_signin(store: Store, method: str, *, now: datetime | None = No
 
 def failed_signins(store: Store, since: datetime) -> int:
     return store.db["audit"].count_where("action = ? AND at > ?", [FAILED_SIGNIN, iso(since)])
+
+
+VIEW_CLIP = "console:view_clip"
+
+
+def record_clip_view(store: Store, job_id: str, actor_hash: str, *, window: timedelta = timedelta(minutes=30),
+                     now: datetime | None = None) -> None:
+    """Audit that a moderator played a reported clip: once per clip and moderator per half hour
+    (a browser fetches a video in several requests, and a reload is not a new look)."""
+    moment = now or utcnow()
+    with transaction(store.db):
+        seen = store.db["audit"].count_where("action = ? AND job_id = ? AND actor_hash = ? AND at > ?",
+                                             [VIEW_CLIP, job_id, actor_hash, iso(moment - window)])
+        if not seen:
+            audit(store, VIEW_CLIP, job_id=job_id, actor_hash=actor_hash, now=moment)

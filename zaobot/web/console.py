@@ -175,7 +175,7 @@ class ConsoleApp:
         if name is None:
             return PlainTextResponse("No reported clip with this id.", status_code=404)
         data = await self.auth.io(lambda store: store.media.get(name))
-        await self.auth.io(storage.audit, "console:view_clip", job_id=job_id, actor_hash=session.actor_hash)
+        await self.auth.io(console.record_clip_view, job_id, session.actor_hash)
         return Response(data, media_type="video/mp4", headers={"cache-control": "no-store",
                                                                 "content-disposition": "inline"})
 
@@ -212,7 +212,7 @@ class ConsoleApp:
 
     async def verify_page(self, request: Request, session: ConsoleSession) -> Response:
         return self._page(request, "verify.html", session, section="verify",
-                          limit_mb=f"{self.settings.max_upload_bytes / 1e6:.0f}")
+                          limit_mb=f"{self.settings.max_upload_bytes / 2**20:.0f}")
 
     async def verify(self, request: Request, session: ConsoleSession) -> Response:
         """The clip arrives as the raw body (sent by the page's script); the report comes back as HTML."""
@@ -220,7 +220,7 @@ class ConsoleApp:
             body = await read_capped(request, self.settings.max_upload_bytes)
         except BodyTooLarge:
             return PlainTextResponse(f"That file is too large (the limit is "
-                                     f"{self.settings.max_upload_bytes / 1e6:.0f} MB).", status_code=413)
+                                     f"{self.settings.max_upload_bytes / 2**20:.0f} MB).", status_code=413)
         if not body:
             return PlainTextResponse("Choose a clip first.", status_code=400)
         try:

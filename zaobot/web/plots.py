@@ -117,7 +117,7 @@ def _hour_labels(hours: Sequence[datetime]) -> list[str]:
 
 
 def bar_chart(title: str, hours: Sequence[datetime], values: Sequence[int], unit: str = "") -> str:
-    top = _nice_max(max(values, default=0))
+    top = 4.0 * max(1, -(-max(values, default=0) // 4))  # counts: a multiple of 4, so every tick is whole
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(1, len(values))
     parts = _frame(title, top, unit)
