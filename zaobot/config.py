@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from zaobot.challenge import ACTIONS, Action, parse_actions
@@ -13,6 +13,7 @@ from zaobot.challenge import ACTIONS, Action, parse_actions
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_SCENES_DIR = PACKAGE_DIR / "scenes"
 BUNDLED_ASSETS_DIR = PACKAGE_DIR / "assets"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class Settings(BaseSettings):
@@ -103,7 +104,9 @@ class Settings(BaseSettings):
     # The web console (README "The web console") on the same HTTP server. Moderators sign in with a
     # one-time link from the bot (`/console`), or with ZAOBOT_CONSOLE_TOKEN. The links point at
     # ZAOBOT_PUBLIC_URL (e.g. https://bot.example.com behind a proxy); unset: http://HOST:PORT.
-    console: bool = Field(True, validation_alias="ZAOBOT_CONSOLE")
+    # auto: on when the HTTP server runs anyway (webhooks, WeChat); on: also for a long-polling bot
+    # (the server then listens just for the console); off: never.
+    console: Literal["auto", "on", "off"] = Field("auto", validation_alias="ZAOBOT_CONSOLE")
     console_token: SecretStr | None = Field(None, validation_alias="ZAOBOT_CONSOLE_TOKEN")
     public_url: str = Field("", validation_alias="ZAOBOT_PUBLIC_URL")
     # The playground (README "Try it locally"): a chat page driving the same conversation core, for
@@ -123,6 +126,15 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("ZAOBOT_CONSOLE_TOKEN must be at least 16 characters (e.g. `openssl rand -hex 24`)")
         return value
+
+    @model_validator(mode="after")
+    def _playground_stays_local(self) -> Settings:
+        """The playground trusts whoever opens it (no account, any recording counts as live):
+        only on a loopback address, never behind a public URL."""
+        if self.playground and (self.public_url or self.http_host not in LOOPBACK):
+            raise ValueError("ZAOBOT_PLAYGROUND=1 is for your own machine: it needs ZAOBOT_HTTP_HOST=127.0.0.1 "
+                             "(or ::1, localhost) and no ZAOBOT_PUBLIC_URL")
+        return self
 
     @field_validator("public_url")
     @classmethod
@@ -165,12 +177,18 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         """Where this server is reached from a browser (links in the chat point here)."""
-        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(self.http_host, self.http_host)  # any address: loopback
+        return f"http://{host}:{self.http_port}"
 
     @property
     def console_enabled(self) -> bool:
-        """The console is served when it is on and someone can sign in: a moderator, or the token."""
-        return self.console and (self.console_token is not None or any(
+        """The console is served when it is on and someone can sign in: a moderator, or the token.
+        `auto` never opens a port that the bot would not open anyway."""
+        wanted = self.console == "on" or (self.console == "auto" and bool(
+            self.telegram_webhook_url or (self.wechat_app_id and self.wechat_token)))
+        return wanted and (self.console_token is not None or any(
             self.moderators(p) for p in ("telegram", "wechat")))
 
     @property

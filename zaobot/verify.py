@@ -78,7 +78,7 @@ def verify_clip(path: Path, store: Store) -> VerifyReport:
     """The report on a clip; UnreadableVideo for a file that is not a video we can decode."""
     try:
         luma = mean_luma(read_frames(path))
-    except (av.error.FFmpegError, StopIteration, ValueError) as err:
+    except (av.error.FFmpegError, StopIteration, ValueError, IndexError) as err:  # IndexError: no video stream
         raise UnreadableVideo(type(err).__name__) from None
     detection = detect_luma(luma, store.secret)
     job = takedown = None

@@ -344,8 +344,10 @@ _CATALOG: dict[str, dict[Lang, str]] = {
     },
     "mod.not_a_video": {"en": "That file is not a video I can read: send the clip as a video or a file.",
                         "zh": "无法读取该文件：请以视频或文件形式发送这段视频。"},
-    "mod.console_off": {"en": "The web console is turned off (ZAOBOT_CONSOLE=0).",
-                        "zh": "网页控制台已关闭（ZAOBOT_CONSOLE=0）。"},
+    "mod.console_off": {
+        "en": "The web console is off. The operator can turn it on with ZAOBOT_CONSOLE=on.",
+        "zh": "网页控制台未开启。运营者可设置 ZAOBOT_CONSOLE=on 开启。",
+    },
     "label.visible": {
         "en": "AI生成 · AI-generated",
         "zh": "AI生成 · AI-generated",

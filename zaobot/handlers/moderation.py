@@ -158,7 +158,7 @@ class Moderation:
     async def _console(self, call: _Call) -> list[Reply]:
         """A one-time sign-in link for the web console, for this moderator only (10 minutes)."""
         settings = self.store.settings
-        if not settings.console:
+        if not settings.console_enabled:
             return call.reply("mod.console_off")
         token = await self.host.io(console.issue_link, call.event.platform, call.event.user_id)
         return call.reply("mod.console_link", url=f"{settings.base_url}/console/signin?token={token}")

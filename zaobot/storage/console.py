@@ -96,10 +96,6 @@ def record_failed_signin(store: Store, method: str, *, now: datetime | None = No
     audit(store, FAILED_SIGNIN, detail={"method": method}, now=now)
 
 
-def failed_signins(store: Store, since: datetime) -> int:
-    return store.db["audit"].count_where("action = ? AND at > ?", [FAILED_SIGNIN, iso(since)])
-
-
 VIEW_CLIP = "console:view_clip"
 
 

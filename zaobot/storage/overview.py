@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from zaobot.storage.jobs import Job, as_jobs, owner_hash
+from zaobot.storage.media import TamperedFile
 from zaobot.storage.store import Store, iso
 
 AUDIT_LIMIT = 200
@@ -56,13 +57,19 @@ def report_queue(store: Store, limit: int = 100) -> list[ReportRow]:
     return rows
 
 
-def reported_clip(store: Store, job_id: str) -> str | None:
-    """The stored clip of a job that has an open report, or None: the console plays reported clips
-    only, so that moderators cannot browse users' clips."""
+def reported_clip_bytes(store: Store, job_id: str) -> bytes | None:
+    """The decrypted clip of a job that has an open report, or None (no report, no clip, or the
+    clip went meanwhile): the console plays reported clips only, so that moderators cannot browse
+    users' clips. One call on the storage thread, so a takedown can't slip in between."""
     row = store.db.execute(
         "SELECT jobs.output_file FROM jobs JOIN reports ON reports.job_id = jobs.id "
         "WHERE jobs.id = ? AND reports.status = 'open' AND jobs.output_file IS NOT NULL LIMIT 1", [job_id]).fetchone()
-    return row[0] if row else None
+    if row is None:
+        return None
+    try:
+        return store.media.get(row[0])
+    except (FileNotFoundError, TamperedFile):
+        return None
 
 
 def open_reports_on(store: Store, job_id: str) -> list[int]:
@@ -94,8 +101,8 @@ def search_audit(store: Store, term: str, limit: int = AUDIT_LIMIT) -> list[dict
         return []
     where = "job_id = :t OR watermark_id = :t OR user_hash = :t OR actor_hash = :t"
     params: dict[str, Any] = {"t": term}
-    if len(term) >= 12 and len(term) < 64:  # a shortened hash, as the console shows them
-        where += " OR user_hash LIKE :p OR actor_hash LIKE :p"
-        params["p"] = term.replace("%", "").replace("_", "") + "%"
+    if 12 <= len(term) < 64:  # a shortened hash, as the console shows them: a range, so the index serves it
+        where += " OR (user_hash >= :lo AND user_hash < :hi) OR (actor_hash >= :lo AND actor_hash < :hi)"
+        params.update(lo=term, hi=term + "~")  # '~' sorts after every hex digit
     rows = store.db.query(f"SELECT * FROM audit WHERE {where} ORDER BY id DESC LIMIT {int(limit)}", params)
     return [{**row, "detail": json.loads(row["detail"] or "{}")} for row in rows]

@@ -7,31 +7,67 @@ sign-in forms, made before there is a session, carry a double-submit token inste
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from urllib.parse import quote
+from typing import Literal
+from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from zaobot.config import Settings
-from zaobot.handlers.webhook_body import BodyTooLarge
 from zaobot.storage import Store, console
 from zaobot.storage.aio import StorageThread
 from zaobot.storage.console import ConsoleSession
-from zaobot.storage.store import utcnow
 from zaobot.web.forms import read_form
 from zaobot.web.security import same_origin
 
 SESSION_COOKIE = "zaobot_console"
 SIGNIN_COOKIE = "zaobot_signin"  # the double-submit token of the sign-in forms
-TOKEN_ACTOR = ("console", "token")  # the audit identity of a sign-in with ZAOBOT_CONSOLE_TOKEN
-FAILED_WINDOW = timedelta(minutes=10)
-FAILED_LIMIT = 10  # failed sign-ins in FAILED_WINDOW before sign-in pauses (links and token alike)
+TOKEN_PLATFORM = "console"  # the audit identity of a sign-in with ZAOBOT_CONSOLE_TOKEN
+TOKEN_TRIES = 5  # wrong tokens from one address within TOKEN_WINDOW_S before it waits
+TOKEN_WINDOW_S = 600.0
+MAX_TRACKED = 10_000  # addresses remembered by the limiter
 
 Page = Callable[[Request, ConsoleSession], Awaitable[Response]]
+Guard = Literal["page", "action", "data"]
+
+
+def same_text(a: str, b: str) -> bool:
+    """Constant-time comparison of two strings of any characters (compare_digest refuses
+    non-ASCII str, which a forged form could send)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
+class TokenLimiter:
+    """Wrong operator tokens, per client address, in memory: guessing is slowed down for the guesser
+    alone (a global count would let anyone lock every moderator out). Addresses are never stored."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, address: str) -> deque[float]:
+        now = time.monotonic()
+        failures = self._failures.get(address, deque())
+        while failures and now - failures[0] > TOKEN_WINDOW_S:
+            failures.popleft()
+        return failures
+
+    def blocked(self, address: str) -> bool:
+        return len(self._recent(address)) >= TOKEN_TRIES
+
+    def failed(self, address: str) -> None:
+        if len(self._failures) >= MAX_TRACKED:
+            self._failures = {a: f for a, f in self._failures.items() if self._recent(a)}
+            if len(self._failures) >= MAX_TRACKED:  # a flood of addresses: forget the oldest half
+                self._failures = dict(list(self._failures.items())[MAX_TRACKED // 2:])
+        failures = self._recent(address)
+        failures.append(time.monotonic())
+        self._failures[address] = failures
 
 
 class ConsoleAuth:
@@ -39,18 +75,26 @@ class ConsoleAuth:
         self.settings = settings
         self.store = store
         self.io = io
+        self.limiter = TokenLimiter()
 
     # ---------------------------------------------------------------- who is signed in
 
-    def still_moderator(self, session: ConsoleSession) -> bool:
-        """A session ends when its moderator leaves the moderator list (or the token is unset)."""
-        if (session.platform, session.actor_hash) == (TOKEN_ACTOR[0], self.token_actor()):
-            return self.settings.console_token is not None
-        return any(hmac.compare_digest(self.store.user_hash(session.platform, m), session.actor_hash)
-                   for m in self.settings.moderators(session.platform))
+    def token_actor(self) -> str | None:
+        """The audit identity of the operator token: tied to the token itself, so that changing
+        ZAOBOT_CONSOLE_TOKEN ends the sessions it opened. None when no token is set."""
+        token = self.settings.console_token
+        if token is None:
+            return None
+        digest = hashlib.sha256(token.get_secret_value().encode()).hexdigest()[:16]
+        return self.store.user_hash(TOKEN_PLATFORM, f"token:{digest}")
 
-    def token_actor(self) -> str:
-        return self.store.user_hash(*TOKEN_ACTOR)
+    def still_moderator(self, session: ConsoleSession) -> bool:
+        """A session ends when its moderator leaves the moderator list (or the token changes)."""
+        if session.platform == TOKEN_PLATFORM:
+            actor = self.token_actor()
+            return actor is not None and same_text(actor, session.actor_hash)
+        return any(same_text(self.store.user_hash(session.platform, m), session.actor_hash)
+                   for m in self.settings.moderators(session.platform))
 
     async def current(self, request: Request) -> ConsoleSession | None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -83,57 +127,38 @@ class ConsoleAuth:
 
     # ---------------------------------------------------------------- checks
 
-    @staticmethod
-    def signin_form_ok(request: Request, form_token: str) -> bool:
+    def from_console(self, request: Request) -> bool:
+        """Same origin: this Host, or the public URL's host (a proxy may rewrite Host)."""
+        public = urlsplit(self.settings.public_url).netloc if self.settings.public_url else ""
+        return same_origin(request, also=(public,) if public else ())
+
+    def signin_form_ok(self, request: Request, form_token: str) -> bool:
         cookie = request.cookies.get(SIGNIN_COOKIE, "")
-        return bool(cookie) and hmac.compare_digest(cookie, form_token) and same_origin(request)
+        return bool(cookie) and same_text(cookie, form_token) and self.from_console(request)
 
-    @staticmethod
-    def csrf_ok(request: Request, session: ConsoleSession, given: str) -> bool:
-        return bool(given) and hmac.compare_digest(given, session.csrf) and same_origin(request)
-
-    async def too_many_failures(self) -> bool:
-        return await self.io(console.failed_signins, utcnow() - FAILED_WINDOW) >= FAILED_LIMIT
+    def csrf_ok(self, request: Request, session: ConsoleSession, given: str) -> bool:
+        return bool(given) and same_text(given, session.csrf) and self.from_console(request)
 
     # ---------------------------------------------------------------- route guards
 
-    def page(self, handler: Page) -> Callable[[Request], Awaitable[Response]]:
-        """A console page: without a session, a redirect to the sign-in page."""
+    def guard(self, kind: Guard, handler: Page) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap a handler that needs a session.
+        page: a console page; without a session, a redirect to the sign-in page.
+        data: something a page loads (a clip); 401 without a session.
+        action: a state-changing request; 401 without a session, 403 without the session's CSRF
+        token (a form field `csrf`, or the X-CSRF-Token header for uploads sent by script)."""
 
         async def guarded(request: Request) -> Response:
             session = await self.current(request)
             if session is None:
-                return RedirectResponse(f"/console/login?next={quote(request.url.path)}", status_code=303)
-            return await handler(request, session)
-
-        return guarded
-
-    def action(self, handler: Page) -> Callable[[Request], Awaitable[Response]]:
-        """A state-changing request: 401 without a session, 403 without the session's CSRF token
-        (a form field `csrf`, or the X-CSRF-Token header for uploads sent by script)."""
-
-        async def guarded(request: Request) -> Response:
-            session = await self.current(request)
-            if session is None:
+                if kind == "page":
+                    return RedirectResponse(f"/console/login?next={quote(request.url.path)}", status_code=303)
                 return PlainTextResponse("Sign in first.", status_code=401)
-            try:
+            if kind == "action":
                 given = request.headers.get("x-csrf-token", "") or (await read_form(request)).get("csrf", "")
-            except BodyTooLarge:
-                return PlainTextResponse("That form is too large.", status_code=413)
-            if not self.csrf_ok(request, session, given):
-                return PlainTextResponse("This form has expired or did not come from the console: "
-                                         "reload the page and try again.", status_code=403)
-            return await handler(request, session)
-
-        return guarded
-
-    def data(self, handler: Page) -> Callable[[Request], Awaitable[Response]]:
-        """Something a console page loads (a reported clip): 401 without a session."""
-
-        async def guarded(request: Request) -> Response:
-            session = await self.current(request)
-            if session is None:
-                return PlainTextResponse("Sign in first.", status_code=401)
+                if not self.csrf_ok(request, session, given):
+                    return PlainTextResponse("This form has expired or did not come from the console: "
+                                             "reload the page and try again.", status_code=403)
             return await handler(request, session)
 
         return guarded

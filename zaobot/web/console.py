@@ -7,7 +7,6 @@ needed), except the clip upload of Verify, which a few lines of script send as t
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
@@ -25,9 +24,10 @@ from zaobot.media.video import UnreadableVideo
 from zaobot.storage import console, overview, queue
 from zaobot.storage.console import ConsoleSession
 from zaobot.storage.store import utcnow
-from zaobot.web.auth import SESSION_COOKIE, SIGNIN_COOKIE, ConsoleAuth
+from zaobot.web.auth import SESSION_COOKIE, SIGNIN_COOKIE, TOKEN_PLATFORM, ConsoleAuth, same_text
 from zaobot.web.forms import read_form
 from zaobot.web.plots import bar_chart, line_chart, reasons_chart, summarise
+from zaobot.web.ranges import bytes_response
 
 # What a redirect after an action says (only these keys: nothing from the query is echoed).
 NOTES = {
@@ -52,24 +52,24 @@ class ConsoleApp:
     def routes(self) -> list[BaseRoute]:
         a = self.auth
         return [
-            Route("/console", a.page(self.home)),
+            Route("/console", a.guard("page", self.home)),
             Route("/console/login", self.login_page, methods=["GET"]),
             Route("/console/login", self.login_with_token, methods=["POST"]),
             Route("/console/signin", self.signin_page, methods=["GET"]),
             Route("/console/signin", self.signin_with_link, methods=["POST"]),
-            Route("/console/logout", a.action(self.logout), methods=["POST"]),
-            Route("/console/reports", a.page(self.reports)),
-            Route("/console/reports/{report_id:int}/resolve", a.action(self.resolve), methods=["POST"]),
-            Route("/console/jobs/{job_id}/takedown", a.action(self.takedown), methods=["POST"]),
-            Route("/console/jobs/{job_id}/ban", a.action(self.ban), methods=["POST"]),
-            Route("/console/clips/{job_id}", a.data(self.clip)),
-            Route("/console/jobs", a.page(self.jobs)),
-            Route("/console/queue/pause", a.action(self.pause), methods=["POST"]),
-            Route("/console/queue/resume", a.action(self.resume), methods=["POST"]),
-            Route("/console/plots", a.page(self.plots)),
-            Route("/console/verify", a.page(self.verify_page), methods=["GET"]),
-            Route("/console/verify", a.action(self.verify), methods=["POST"]),
-            Route("/console/audit", a.page(self.audit)),
+            Route("/console/logout", a.guard("action", self.logout), methods=["POST"]),
+            Route("/console/reports", a.guard("page", self.reports)),
+            Route("/console/reports/{report_id:int}/resolve", a.guard("action", self.resolve), methods=["POST"]),
+            Route("/console/jobs/{job_id}/takedown", a.guard("action", self.takedown), methods=["POST"]),
+            Route("/console/jobs/{job_id}/ban", a.guard("action", self.ban), methods=["POST"]),
+            Route("/console/clips/{job_id}", a.guard("data", self.clip)),
+            Route("/console/jobs", a.guard("page", self.jobs)),
+            Route("/console/queue/pause", a.guard("action", self.pause), methods=["POST"]),
+            Route("/console/queue/resume", a.guard("action", self.resume), methods=["POST"]),
+            Route("/console/plots", a.guard("page", self.plots)),
+            Route("/console/verify", a.guard("page", self.verify_page), methods=["GET"]),
+            Route("/console/verify", a.guard("action", self.verify), methods=["POST"]),
+            Route("/console/audit", a.guard("page", self.audit)),
         ]
 
     def _page(self, request: Request, name: str, session: ConsoleSession | None, status: int = 200,
@@ -99,29 +99,32 @@ class ConsoleApp:
         return self._signin_form(request, "signin.html", link_token=request.query_params.get("token", ""))
 
     async def login_with_token(self, request: Request) -> Response:
+        actor = self.auth.token_actor()
+        if actor is None:
+            return PlainTextResponse("Sign-in with a token is off: send /console to the bot.", status_code=404)
         form = await read_form(request)
-        if not self.auth.signin_form_ok(request, str(form.get("signin_csrf", ""))):
+        if not self.auth.signin_form_ok(request, form.get("signin_csrf", "")):
             return PlainTextResponse("This form has expired: reload the page and try again.", status_code=403)
+        address = request.client.host if request.client else "?"
+        target = _local(form.get("next", "")) or "/console/reports"
+        if self.auth.limiter.blocked(address):
+            return self._signin_form(request, "login.html", 429, next=target, error=(
+                "Too many wrong tokens from here: wait ten minutes, or ask the bot for a link with /console."))
         expected = self.settings.console_token
-        if await self.auth.too_many_failures():
-            return self._signin_form(request, "login.html", 429, error="Too many failed sign-ins: wait ten "
-                                     "minutes, or ask the bot for a link with /console.")
-        given = str(form.get("token", ""))
-        if expected is None or not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+        assert expected is not None  # token_actor() is None without it
+        if not same_text(form.get("token", ""), expected.get_secret_value()):
+            self.auth.limiter.failed(address)
             await self.auth.io(console.record_failed_signin, "token")
-            return self._signin_form(request, "login.html", 401, error="That token is not right.",
-                                     next=_local(str(form.get("next", ""))))
-        return await self._signed_in(request, "console", self.auth.token_actor(), "token",
-                                     _local(str(form.get("next", ""))) or "/console/reports")
+            return self._signin_form(request, "login.html", 401, error="That token is not right.", next=target)
+        return await self._signed_in(request, TOKEN_PLATFORM, actor, "token", target)
 
     async def signin_with_link(self, request: Request) -> Response:
+        """No attempt limit here: a link token has 256 random bits, and a limit shared by everyone
+        would let anyone lock the moderators out."""
         form = await read_form(request)
-        if not self.auth.signin_form_ok(request, str(form.get("signin_csrf", ""))):
+        if not self.auth.signin_form_ok(request, form.get("signin_csrf", "")):
             return PlainTextResponse("This form has expired: open the link again.", status_code=403)
-        if await self.auth.too_many_failures():
-            return self._signin_form(request, "signin.html", 429, link_token="",
-                                     error="Too many failed sign-ins: wait ten minutes.")
-        who = await self.auth.io(console.redeem_link, str(form.get("token", "")))
+        who = await self.auth.io(console.redeem_link, form.get("token", ""))
         if who is None:
             await self.auth.io(console.record_failed_signin, "link")
             return self._signin_form(request, "signin.html", 401, link_token="",
@@ -157,27 +160,23 @@ class ConsoleApp:
         return _back("/console/reports", "resolved" if done else "gone")
 
     async def takedown(self, request: Request, session: ConsoleSession) -> Response:
-        form = await read_form(request)
-        reason = str(form.get("reason", "")).strip()[:500] or "console"
-        done = await self.moderation.take_down(request.path_params["job_id"], reason, session.actor_hash)
-        return _back(_local(str(form.get("back", ""))) or "/console/reports", "taken_down" if done else "gone")
+        done = await self.moderation.take_down(request.path_params["job_id"], await _reason(request),
+                                               session.actor_hash)
+        return _back("/console/reports", "taken_down" if done else "gone")
 
     async def ban(self, request: Request, session: ConsoleSession) -> Response:
-        form = await read_form(request)
-        reason = str(form.get("reason", "")).strip()[:500] or "console"
-        done = await self.moderation.ban_author(request.path_params["job_id"], reason, session.actor_hash)
+        done = await self.moderation.ban_author(request.path_params["job_id"], await _reason(request),
+                                                session.actor_hash)
         return _back("/console/reports", "banned" if done else "gone")
 
     async def clip(self, request: Request, session: ConsoleSession) -> Response:
-        """A reported clip, decrypted for playback (reported clips only; audited)."""
+        """A reported clip, decrypted for playback (reported clips only; audited once per look)."""
         job_id = request.path_params["job_id"]
-        name = await self.auth.io(overview.reported_clip, job_id)
-        if name is None:
+        data = await self.auth.io(overview.reported_clip_bytes, job_id)
+        if data is None:
             return PlainTextResponse("No reported clip with this id.", status_code=404)
-        data = await self.auth.io(lambda store: store.media.get(name))
         await self.auth.io(console.record_clip_view, job_id, session.actor_hash)
-        return Response(data, media_type="video/mp4", headers={"cache-control": "no-store",
-                                                                "content-disposition": "inline"})
+        return bytes_response(request, data, "video/mp4")
 
     # ---------------------------------------------------------------- queue and jobs
 
@@ -216,11 +215,15 @@ class ConsoleApp:
 
     async def verify(self, request: Request, session: ConsoleSession) -> Response:
         """The clip arrives as the raw body (sent by the page's script); the report comes back as HTML."""
+        if request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded",
+                                                                "multipart/")):
+            return PlainTextResponse("Send the clip itself as the request body (the Verify page does).",
+                                     status_code=415)
+        limit_mb = f"{self.settings.max_upload_bytes / 2**20:.0f}"
         try:
             body = await read_capped(request, self.settings.max_upload_bytes)
         except BodyTooLarge:
-            return PlainTextResponse(f"That file is too large (the limit is "
-                                     f"{self.settings.max_upload_bytes / 2**20:.0f} MB).", status_code=413)
+            return PlainTextResponse(f"That file is too large (the limit is {limit_mb} MB).", status_code=413)
         if not body:
             return PlainTextResponse("Choose a clip first.", status_code=400)
         try:
@@ -243,6 +246,11 @@ def _local(target: str | None) -> str:
     if target and target.startswith("/console") and "//" not in target and "\\" not in target:
         return target
     return ""
+
+
+async def _reason(request: Request) -> str:
+    """The reason a console form gives for a takedown or a ban (kept short, as in the chat)."""
+    return (await read_form(request)).get("reason", "").strip()[:500] or "console"
 
 
 def _back(path: str, note: str) -> Response:

@@ -28,23 +28,41 @@ from zaobot import storage
 from zaobot.handlers.core import Conversation
 from zaobot.handlers.events import Event, Reply
 from zaobot.handlers.webhook_body import BodyTooLarge, read_capped
+from zaobot.web.ranges import bytes_response
 from zaobot.web.security import same_origin
+
+
+def _loopback(request: Request) -> bool:
+    """The playground trusts whoever opens it: only this machine may (config refuses a public host)."""
+    host = request.client.host if request.client else ""
+    return host in ("127.0.0.1", "::1", "localhost")
 
 PLATFORM = "playground"
 COOKIE = "zaobot_playground"
 MAX_CHATS = 200  # browsers remembered at once (least recently used go first)
 MAX_MESSAGES = 200  # per browser
 MAX_MEDIA = 4  # clips and files kept per browser (older ones are dropped from memory)
+MEDIA_BUDGET = 256 * 2**20  # bytes of clips and files held for all browsers together
 MAX_JSON = 8 * 1024
 ACTION_SHOWN_S = 6.0  # how long "rendering…" shows after the core's last chat action
 
 
+@dataclass(frozen=True)
+class Media:
+    """A clip or file shown in a transcript, held in memory until it expires like the stored clip."""
+
+    chat_id: str
+    kind: str
+    data: bytes
+    expires: float  # time.monotonic()
+
+
 @dataclass
 class Transcript:
-    """One browser's chat: messages (edited in place), the media they link to, a version to poll."""
+    """One browser's chat: messages (edited in place), the ids of its media, a version to poll."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
-    media: OrderedDict[str, tuple[str, bytes]] = field(default_factory=OrderedDict)  # id -> (type, bytes)
+    media: list[str] = field(default_factory=list)
     version: int = 0
     action_at: float = 0.0
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -58,36 +76,65 @@ class Transcript:
         self.version += 1
         return message_id
 
-    def keep(self, kind: str, data: bytes) -> str:
-        media_id = secrets.token_urlsafe(12)
-        self.media[media_id] = (kind, data)
-        while len(self.media) > MAX_MEDIA:
-            self.media.popitem(last=False)
-        return media_id
-
     def clear(self) -> None:
-        """Forget everything (the user's /delete went through)."""
+        """Forget the messages (the user's /delete went through; the outbox drops the media)."""
         self.messages.clear()
-        self.media.clear()
         self.version += 1
 
 
 class PlaygroundOutbox:
-    """The core's `Outbox` for the playground: messages go into the browser's transcript."""
+    """The core's `Outbox` for the playground: messages go into the browser's transcript, clips and
+    files into a bounded store (per browser, in total, and no longer than the stored clip lives)."""
 
     supports_edit = True
 
-    def __init__(self) -> None:
+    def __init__(self, media_ttl_s: float) -> None:
         self.chats: OrderedDict[str, Transcript] = OrderedDict()
+        self.media: OrderedDict[str, Media] = OrderedDict()  # oldest first
+        self.media_ttl_s = media_ttl_s
 
     def transcript(self, chat_id: str) -> Transcript:
         chat = self.chats.get(chat_id)
         if chat is None:
             chat = self.chats[chat_id] = Transcript()
             while len(self.chats) > MAX_CHATS:
-                self.chats.popitem(last=False)
+                _, gone = self.chats.popitem(last=False)
+                self._drop(gone.media)
         self.chats.move_to_end(chat_id)
         return chat
+
+    def keep(self, chat_id: str, kind: str, data: bytes) -> str:
+        chat = self.transcript(chat_id)
+        media_id = secrets.token_urlsafe(12)
+        self.media[media_id] = Media(chat_id, kind, data, time.monotonic() + self.media_ttl_s)
+        chat.media.append(media_id)
+        self._drop(chat.media[:-MAX_MEDIA])
+        while sum(len(m.data) for m in self.media.values()) > MEDIA_BUDGET and len(self.media) > 1:
+            self._drop([next(iter(self.media))])
+        return media_id
+
+    def get(self, chat_id: str, media_id: str) -> Media | None:
+        item = self.media.get(media_id)
+        if item is None or item.chat_id != chat_id:
+            return None
+        if time.monotonic() > item.expires:
+            self._drop([media_id])
+            return None
+        return item
+
+    def forget(self, chat_id: str) -> None:
+        """Everything of a browser's chat (its /delete went through)."""
+        chat = self.transcript(chat_id)
+        self._drop(list(chat.media))
+        chat.clear()
+
+    def _drop(self, media_ids: list[str]) -> None:
+        for media_id in media_ids:
+            item = self.media.pop(media_id, None)
+            if item is not None and item.chat_id in self.chats:
+                owner = self.chats[item.chat_id].media
+                if media_id in owner:
+                    owner.remove(media_id)
 
     async def add_reply(self, chat_id: str, reply: Reply) -> str:
         chat = self.transcript(chat_id)
@@ -95,10 +142,10 @@ class PlaygroundOutbox:
         if reply.video is not None:
             data = await asyncio.to_thread(Path(reply.video).read_bytes)  # the core deletes its file after
             chat.action_at = 0.0  # the clip is here: no more "rendering…"
-            media["video"] = f"/playground/media/{chat.keep('video/mp4', data)}"
+            media["video"] = f"/playground/media/{self.keep(chat_id, 'video/mp4', data)}"
         if reply.document is not None:
             name, data = reply.document
-            media["file"] = f"/playground/media/{chat.keep('application/json', data)}"
+            media["file"] = f"/playground/media/{self.keep(chat_id, 'application/json', data)}"
             media["file_name"] = name
         return chat.add("bot", reply, media)
 
@@ -117,8 +164,7 @@ class PlaygroundOutbox:
         chat = self.transcript(chat_id)
         for message in [m for m in chat.messages if m["id"] == message_id]:
             chat.messages.remove(message)
-            media_id = str(message.get("video", "")).rsplit("/", 1)[-1]
-            chat.media.pop(media_id, None)
+            self._drop([str(message.get("video", "")).rsplit("/", 1)[-1]])
             chat.version += 1
 
     async def action(self, chat_id: str, action: str) -> None:
@@ -131,7 +177,7 @@ class Playground:
     def __init__(self, core: Conversation, templates: Jinja2Templates) -> None:
         self.core = core
         self.templates = templates
-        self.outbox = PlaygroundOutbox()
+        self.outbox = PlaygroundOutbox(media_ttl_s=core.settings.output_ttl_hours * 3600)
         core.register(PLATFORM, self.outbox)
 
     def routes(self) -> list[BaseRoute]:
@@ -154,6 +200,8 @@ class Playground:
 
     def _caller(self, request: Request) -> str | Response:
         """The browser's user id, for a request from our own page; otherwise the response to send."""
+        if not _loopback(request):
+            return PlainTextResponse("The playground answers only on this machine.", status_code=403)
         user = self._user(request)
         if user is None:
             return PlainTextResponse("Open /playground first.", status_code=401)
@@ -162,6 +210,8 @@ class Playground:
         return user
 
     async def page(self, request: Request) -> Response:
+        if not _loopback(request):
+            return PlainTextResponse("The playground answers only on this machine.", status_code=403)
         user = self._user(request) or secrets.token_hex(8)
         response = self.templates.TemplateResponse(request, "playground.html", {
             "scenes": self.core.library.keywords(), "live": self.core.settings.liveness_required})
@@ -184,12 +234,11 @@ class Playground:
         user = self._caller(request)
         if isinstance(user, Response):
             return user
-        item = self.outbox.transcript(user).media.get(request.path_params["media_id"])
+        item = self.outbox.get(user, request.path_params["media_id"])
         if item is None:
             return PlainTextResponse("Gone: deleted, or too old for the playground to keep.", status_code=404)
-        kind, data = item
-        disposition = "inline" if kind.startswith("video/") else 'attachment; filename="zaobot-mydata.json"'
-        return Response(data, media_type=kind, headers={"content-disposition": disposition})
+        disposition = "inline" if item.kind.startswith("video/") else 'attachment; filename="zaobot-mydata.json"'
+        return bytes_response(request, item.data, item.kind, disposition)
 
     # ---------------------------------------------------------------- what the user does
 
@@ -246,7 +295,8 @@ class Playground:
 
         lang = request.query_params.get("lang", "en")[:10]
         event = Event(platform=PLATFORM, user_id=user, chat_id=user, kind=kind,  # type: ignore[arg-type]  # photo|video
-                      language=lang, fetch_bytes=fetch, file_size=len(data), live=kind == "video")
+                      language=lang, fetch_bytes=fetch, file_size=len(data), live=kind == "video",
+                      authenticated=False)  # nobody in the playground is a moderator
         return await self._handle(user, event)
 
     # ---------------------------------------------------------------- helpers
@@ -264,14 +314,14 @@ class Playground:
     @staticmethod
     def _event(user: str, body: dict[str, Any], kind: str, **fields: Any) -> Event:
         return Event(platform=PLATFORM, user_id=user, chat_id=user, kind=kind,  # type: ignore[arg-type]  # an EventKind
-                     language=str(body.get("lang", "en"))[:10], **fields)
+                     language=str(body.get("lang", "en"))[:10], authenticated=False, **fields)
 
     async def _handle(self, user: str, event: Event) -> Response:
         replies = await self.core.handle(event)
         chat = self.outbox.transcript(user)
         if event.kind == "callback" and event.text == "delete:yes" \
                 and await self.core.io(storage.find_user, PLATFORM, user) is None:
-            chat.clear()  # /delete went through: the page forgets the conversation and its clips too
+            self.outbox.forget(user)  # /delete went through: the page forgets the conversation and its clips too
         for reply in replies:
             await self.outbox.add_reply(user, reply)
         return JSONResponse({"ok": True, "version": chat.version})

@@ -57,10 +57,10 @@ def summarise(timings: Sequence[JobTiming], now: datetime, hours: int = 24) -> D
     failures: Counter[str] = Counter()
     for t in timings:
         created, started, finished = _at(t.created_at), _at(t.started_at), _at(t.finished_at)
-        if t.status in ("failed", "cancelled"):
-            failures[failure_reason(t)] += 1
         if created is None or created < start - timedelta(hours=1):
             continue
+        if t.status in ("failed", "cancelled") and created >= start:
+            failures[failure_reason(t)] += 1
         if started is not None:
             slot = int((started - start).total_seconds() // 3600)
             if 0 <= slot < hours:
@@ -116,11 +116,11 @@ def _hour_labels(hours: Sequence[datetime]) -> list[str]:
             for i, h in enumerate(hours) if i % 3 == 0]
 
 
-def bar_chart(title: str, hours: Sequence[datetime], values: Sequence[int], unit: str = "") -> str:
+def bar_chart(title: str, hours: Sequence[datetime], values: Sequence[int]) -> str:
     top = 4.0 * max(1, -(-max(values, default=0) // 4))  # counts: a multiple of 4, so every tick is whole
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(1, len(values))
-    parts = _frame(title, top, unit)
+    parts = _frame(title, top, "")
     for i, (hour, value) in enumerate(zip(hours, values)):
         h = plot_h * value / top
         parts.append(f'<rect class="bar" x="{LEFT + step * i + 1:.1f}" y="{TOP + plot_h - h:.1f}" '

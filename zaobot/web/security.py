@@ -43,13 +43,14 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def same_origin(request: Request) -> bool:
+def same_origin(request: Request, also: tuple[str, ...] = ()) -> bool:
     """A state-changing request must come from our own pages: its Origin (or, failing that, its
-    Referer) names this host. Browsers send Origin on every cross-site POST; a request with neither
-    header is not from a browser page, and the CSRF token still has to match."""
+    Referer) names this host, or one of `also` (the public URL's host, when a proxy rewrites Host).
+    Browsers send Origin on every cross-site POST; a request with neither header is not from a
+    browser page, and the CSRF token still has to match."""
     source = request.headers.get("origin") or request.headers.get("referer")
     if not source:
         return True
     if source == "null":
         return False
-    return urlsplit(source).netloc == request.headers.get("host", "")
+    return urlsplit(source).netloc in (request.headers.get("host", ""), *also)
