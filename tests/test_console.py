@@ -345,8 +345,8 @@ def test_verify_upload_reports_the_watermark(client, core, short_clip):
 def test_summary_counts_renders_waits_and_failures_per_hour():
     now = datetime(2026, 11, 30, 12, 30, tzinfo=UTC)
 
-    def at(hours_ago: float, seconds: float = 0) -> str:
-        return (now - timedelta(hours=hours_ago) + timedelta(seconds=seconds)).isoformat()
+    def at(hours_ago: float, seconds: float = 0) -> float:
+        return (now - timedelta(hours=hours_ago) + timedelta(seconds=seconds)).timestamp()
 
     timings = [JobTiming(at(1), at(1, 10), at(1, 40), "done", None),
                JobTiming(at(1), at(1, 30), at(1, 90), "done", None),
@@ -357,6 +357,7 @@ def test_summary_counts_renders_waits_and_failures_per_hour():
     slot = day.hours.index(datetime(2026, 11, 30, 11, tzinfo=UTC))
     assert day.renders[slot] == 2 and day.wait_p50[slot] == 20 and day.render_p50[slot] == 45
     assert day.failures == {"SelfieError": 1}
+    assert day.wait_p95[slot] == 29 and day.render_p50[slot - 2] is None  # 20 s and 30 s waits; an empty hour
     svg = bar_chart("renders", day.hours, day.renders)
     assert svg.startswith("<svg") and svg.count('class="bar"') == 24
     assert re.findall(r'data-value="(\d+)"', svg).count("2") == 1

@@ -34,11 +34,12 @@ class ReportRow:
 
 @dataclass(frozen=True)
 class JobTiming:
-    """One job of the plotted window: when it was queued, started and finished, and how it ended."""
+    """One job of the plotted window: when it was queued, started and finished (Unix seconds), and
+    how it ended."""
 
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
+    created: float
+    started: float | None
+    finished: float | None
     status: str
     error: str | None
 
@@ -89,9 +90,13 @@ def recent_jobs(store: Store, limit: int = 50) -> list[Job]:
 
 
 def job_timings(store: Store, since: datetime) -> list[JobTiming]:
-    """Jobs queued since `since`, oldest first (the console's plots)."""
-    return [JobTiming(r["created_at"], r["started_at"], r["finished_at"], r["status"], r["error"])
-            for r in store.db["jobs"].rows_where("created_at > ?", [iso(since)], order_by="created_at")]
+    """Jobs queued since `since`, oldest first (the console's plots). SQLite turns the timestamps
+    into Unix seconds: parsing tens of thousands of ISO strings in Python was most of the page's time."""
+    unix = "(julianday({}) - 2440587.5) * 86400.0"
+    rows = store.db.execute(
+        f"SELECT {unix.format('created_at')}, {unix.format('started_at')}, {unix.format('finished_at')}, "
+        "status, error FROM jobs WHERE created_at > ? ORDER BY created_at", [iso(since)]).fetchall()
+    return [JobTiming(*row) for row in rows]
 
 
 def search_audit(store: Store, term: str, limit: int = AUDIT_LIMIT) -> list[dict[str, Any]]:

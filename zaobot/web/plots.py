@@ -35,10 +35,6 @@ class DaySummary:
     failures: Counter[str] = field(default_factory=Counter)
 
 
-def _at(stamp: str | None) -> datetime | None:
-    return datetime.fromisoformat(stamp) if stamp else None
-
-
 def failure_reason(timing: JobTiming) -> str:
     """A short, stable reason: the error's first words (errors are class names or short phrases)."""
     if timing.status == "cancelled":
@@ -47,36 +43,42 @@ def failure_reason(timing: JobTiming) -> str:
     return text[:40] or "unknown"
 
 
+def _percentiles(values: np.ndarray, slots: np.ndarray, hours: int, q: float) -> list[float | None]:
+    return [float(np.percentile(values[slots == h], q)) if np.any(slots == h) else None for h in range(hours)]
+
+
 def summarise(timings: Sequence[JobTiming], now: datetime, hours: int = 24) -> DaySummary:
     """Renders per hour, queue wait and render time (p50, p95) per hour, failures by reason."""
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
-    slots = [start + timedelta(hours=i) for i in range(hours)]
-    renders = [0] * hours
-    waits: list[list[float]] = [[] for _ in range(hours)]
-    spans: list[list[float]] = [[] for _ in range(hours)]
-    failures: Counter[str] = Counter()
-    for t in timings:
-        created, started, finished = _at(t.created_at), _at(t.started_at), _at(t.finished_at)
-        if created is None or created < start - timedelta(hours=1):
-            continue
-        if t.status in ("failed", "cancelled") and created >= start:
-            failures[failure_reason(t)] += 1
-        if started is not None:
-            slot = int((started - start).total_seconds() // 3600)
-            if 0 <= slot < hours:
-                waits[slot].append(max(0.0, (started - created).total_seconds()))
-        if finished is not None and started is not None and t.status in DONE_STATES:
-            slot = int((finished - start).total_seconds() // 3600)
-            if 0 <= slot < hours:
-                renders[slot] += 1
-                spans[slot].append(max(0.0, (finished - started).total_seconds()))
+    slots_at = [start + timedelta(hours=i) for i in range(hours)]
+    origin = start.timestamp()
+    recent = [t for t in timings if t.created >= origin - 3600]  # a job queued just before may start inside
+    failures: Counter[str] = Counter(failure_reason(t) for t in recent
+                                     if t.status in ("failed", "cancelled") and t.created >= origin)
+    nan = float("nan")
+    created = np.array([t.created for t in recent], dtype=float)
+    started = np.array([nan if t.started is None else t.started for t in recent], dtype=float)
+    finished = np.array([nan if t.finished is None else t.finished for t in recent], dtype=float)
+    made = np.array([t.status in DONE_STATES for t in recent], dtype=bool)
 
-    def pct(values: list[float], q: float) -> float | None:
-        return float(np.percentile(values, q)) if values else None
+    def slot(moments: np.ndarray) -> np.ndarray:
+        return np.floor((moments - origin) / 3600).astype(int, copy=False) if moments.size else moments.astype(int)
 
-    return DaySummary(hours=slots, renders=renders, wait_p50=[pct(w, 50) for w in waits],
-                      wait_p95=[pct(w, 95) for w in waits], render_p50=[pct(s, 50) for s in spans],
-                      render_p95=[pct(s, 95) for s in spans], failures=failures)
+    with np.errstate(invalid="ignore"):
+        has_start = ~np.isnan(started)
+        wait_slot = slot(np.where(has_start, started, origin - 7200))
+        waits = np.maximum(0.0, started - created)
+        done = made & has_start & ~np.isnan(finished)
+        done_slot = slot(np.where(done, finished, origin - 7200))
+        spans = np.maximum(0.0, finished - started)
+    in_wait = has_start & (wait_slot >= 0) & (wait_slot < hours)
+    in_done = done & (done_slot >= 0) & (done_slot < hours)
+    renders = np.bincount(done_slot[in_done], minlength=hours)[:hours]
+    w, ws = waits[in_wait], wait_slot[in_wait]
+    r, rs = spans[in_done], done_slot[in_done]
+    return DaySummary(hours=slots_at, renders=[int(n) for n in renders], wait_p50=_percentiles(w, ws, hours, 50),
+                      wait_p95=_percentiles(w, ws, hours, 95), render_p50=_percentiles(r, rs, hours, 50),
+                      render_p95=_percentiles(r, rs, hours, 95), failures=failures)
 
 
 # ---------------------------------------------------------------- drawing
@@ -91,6 +93,17 @@ def _nice_max(value: float) -> float:
         if step * power >= value:
             return float(step * power)
     return float(10 * power)
+
+
+def _count_top(value: float) -> float:
+    """The axis top for counts: four whole, round steps (1, 2, 2.5 or 5 times a power of ten)."""
+    quarter = max(1.0, value / 4)
+    power = 10 ** np.floor(np.log10(quarter))
+    for m in (1, 2, 2.5, 5, 10):
+        step = m * power
+        if step >= quarter and float(step).is_integer():
+            return float(4 * step)
+    return float(40 * power)
 
 
 def _frame(title: str, top: float, unit: str) -> list[str]:
@@ -117,7 +130,7 @@ def _hour_labels(hours: Sequence[datetime]) -> list[str]:
 
 
 def bar_chart(title: str, hours: Sequence[datetime], values: Sequence[int]) -> str:
-    top = 4.0 * max(1, -(-max(values, default=0) // 4))  # counts: a multiple of 4, so every tick is whole
+    top = _count_top(max(values, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(1, len(values))
     parts = _frame(title, top, "")
