@@ -18,7 +18,6 @@ from zaobot import storage
 from zaobot.app import web_app
 from zaobot.handlers.core import Conversation
 from zaobot.handlers.events import Event
-from zaobot.media.scenes import SceneLibrary
 from zaobot.storage import console
 from zaobot.storage.overview import JobTiming
 from zaobot.web.auth import SESSION_COOKIE, SIGNIN_COOKIE
@@ -26,7 +25,7 @@ from zaobot.web.plots import bar_chart, reasons_chart, summarise
 from zaobot.web.site import browser_routes
 
 from tests.storage_helpers import make_settings
-from tests.test_core import RecordingOutbox, StubRunner
+from tests.test_core import RecordingOutbox, open_core
 
 MODERATOR = "9001"
 TOKEN = "operator-token-" + "z" * 20
@@ -37,12 +36,9 @@ BASE = "http://testserver"
 def core(tmp_path):
     settings = make_settings(tmp_path / "data", telegram_moderator_ids=MODERATOR, console_token=TOKEN,
                              playground=True, console="on")
-    store = storage.open_store(settings)
-    conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
-    conv.register("telegram", RecordingOutbox())
-    yield conv
-    conv.close()
-    store.close()
+    with open_core(settings) as conv:
+        conv.register("telegram", RecordingOutbox())
+        yield conv
 
 
 @pytest.fixture()
@@ -269,9 +265,7 @@ def test_sign_out_ends_the_session(client, core):
 def test_the_cookie_is_secure_behind_https(tmp_path):
     settings = make_settings(tmp_path / "data", telegram_moderator_ids=MODERATOR, console="on",
                              public_url="https://bot.example.com")
-    store = storage.open_store(settings)
-    conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
-    try:
+    with open_core(settings) as conv:
         assert "https://bot.example.com/console/signin?token=" in console_command(conv, MODERATOR)
         app = web_app(settings, None, browser_routes(conv, settings))
         with TestClient(app, base_url="https://bot.example.com", follow_redirects=False) as c:
@@ -279,9 +273,6 @@ def test_the_cookie_is_secure_behind_https(tmp_path):
             c.get(f"/console/signin?token={token}")
             signed = c.post("/console/signin", data={"token": token, "signin_csrf": c.cookies[SIGNIN_COOKIE]})
             assert "Secure" in signed.headers["set-cookie"]
-    finally:
-        conv.close()
-        store.close()
 
 
 def test_pages_carry_a_strict_content_security_policy(client):
@@ -423,27 +414,17 @@ def test_the_console_is_off_where_no_port_would_open_anyway(tmp_path):
     assert make_settings(tmp_path / "data", telegram_moderator_ids=MODERATOR,
                          telegram_webhook_url="https://bot.example/telegram/webhook").console_enabled
     assert not make_settings(tmp_path / "data", console="on").console_enabled  # nobody could sign in
-    store = storage.open_store(settings)
-    conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
-    try:
+    with open_core(settings) as conv:
         assert "ZAOBOT_CONSOLE=on" in console_command(conv, MODERATOR)
-        assert store.db["console_links"].count == 0
-    finally:
-        conv.close()
-        store.close()
+        assert conv.store.db["console_links"].count == 0
 
 
 def test_the_playground_is_off_unless_asked_for(tmp_path):
     settings = make_settings(tmp_path / "data")
-    store = storage.open_store(settings)
-    conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
-    try:
+    with open_core(settings) as conv:
         assert browser_routes(conv, settings) == []  # no moderator, no token, no playground: no pages
         with TestClient(web_app(settings, None, browser_routes(conv, settings))) as c:
             assert c.get("/playground").status_code == 404 and c.get("/console/login").status_code == 404
-    finally:
-        conv.close()
-        store.close()
 
 
 def test_the_playground_holds_clips_within_its_bounds(monkeypatch):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -50,15 +52,23 @@ class StubRunner:
         self.poked += 1
 
 
-@pytest.fixture()
-def core(tmp_path):
-    settings = make_settings(tmp_path / "data", max_queue=3)
+@contextmanager
+def open_core(settings) -> Iterator[Conversation]:
+    """A conversation core on a fresh store with a stub runner (nothing renders), closed after."""
     store = storage.open_store(settings)
     conv = Conversation(store, settings, SceneLibrary(settings.scene_dirs), StubRunner())  # type: ignore[arg-type]
-    conv.register("test", RecordingOutbox())
-    yield conv
-    conv.close()
-    store.close()
+    try:
+        yield conv
+    finally:
+        conv.close()
+        store.close()
+
+
+@pytest.fixture()
+def core(tmp_path):
+    with open_core(make_settings(tmp_path / "data", max_queue=3)) as conv:
+        conv.register("test", RecordingOutbox())
+        yield conv
 
 
 def ev(kind: str, **kw) -> Event:

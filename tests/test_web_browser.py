@@ -36,7 +36,13 @@ RENDER_TIMEOUT_MS = 240_000
 def shot(page, name: str) -> Path:
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTEFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # The whole page in one viewport: a full-page capture of a shorter viewport draws the
+    # playground's sticky composer over the last message.
+    size = page.viewport_size
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
     assert path.stat().st_size > 5_000  # a rendered page, not a blank one
     return path
 
@@ -231,8 +237,15 @@ def test_the_console_pages_show_jobs_plots_verify_and_audit(moderator, served, s
     shot(page, "console-audit")
 
 
-def test_the_newcomer_deletes_everything(newcomer, served):
+def test_the_newcomer_deletes_everything(newcomer, served, story):
     page = newcomer
+    page.fill("#text", "/mydata")
+    page.press("#text", "Enter")
+    link = page.locator(".msg.bot a.file").last
+    link.wait_for(timeout=30_000)
+    export = page.request.get(served.base_url + link.get_attribute("href"))
+    assert export.ok and story["job_id"] in export.text()  # the export lists the job, taken down
+    assert "taken_down" in export.text()
     page.fill("#text", "/delete")
     page.press("#text", "Enter")
     page.locator(".msg.bot button", has_text="Yes, delete everything").last.click()

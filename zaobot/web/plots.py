@@ -106,42 +106,42 @@ def _count_top(value: float) -> float:
     return float(40 * power)
 
 
-def _frame(title: str, top: float, unit: str) -> list[str]:
+def _svg_head(title: str, height: int) -> list[str]:
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" '
+            f'aria-label="{escape(title)}" class="plot">', f'<title>{escape(title)}</title>',
+            f'<text x="{LEFT}" y="16" font-size="13" font-weight="600" fill="#1a202c">{escape(title)}</text>']
+
+
+def _hourly(title: str, hours: Sequence[datetime], top: float, unit: str) -> tuple[list[str], float, float]:
+    """An hour-by-hour plot's frame and y grid: (the SVG parts so far, the width of an hour, the plot height)."""
     plot_h = HEIGHT - TOP - BOTTOM
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-             f'aria-label="{escape(title)}" class="plot">',
-             f'<title>{escape(title)}</title>',
-             f'<text x="{LEFT}" y="16" font-size="13" font-weight="600" fill="#1a202c">{escape(title)}</text>']
+    parts = _svg_head(title, HEIGHT)
     for i in range(5):
         y = TOP + plot_h * i / 4
         value = top * (1 - i / 4)
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e2e8f0"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end" fill="#4a5568">'
                      f'{value:g}{escape(unit)}</text>')
-    return parts
+    return parts, (WIDTH - LEFT - RIGHT) / max(1, len(hours)), plot_h
 
 
-def _hour_labels(hours: Sequence[datetime]) -> list[str]:
-    plot_w = WIDTH - LEFT - RIGHT
-    step = plot_w / max(1, len(hours))
-    return [f'<text x="{LEFT + step * (i + 0.5):.1f}" y="{HEIGHT - BOTTOM + 14}" font-size="10" '
-            f'text-anchor="middle" fill="#4a5568">{h:%H}h</text>'
-            for i, h in enumerate(hours) if i % 3 == 0]
+def _close(parts: list[str], hours: Sequence[datetime], step: float) -> str:
+    """The hour labels under the plot (every third hour), and the end of the SVG."""
+    parts += [f'<text x="{LEFT + step * (i + 0.5):.1f}" y="{HEIGHT - BOTTOM + 14}" font-size="10" '
+              f'text-anchor="middle" fill="#4a5568">{h:%H}h</text>' for i, h in enumerate(hours) if i % 3 == 0]
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def bar_chart(title: str, hours: Sequence[datetime], values: Sequence[int]) -> str:
     top = _count_top(max(values, default=0))
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    step = plot_w / max(1, len(values))
-    parts = _frame(title, top, "")
+    parts, step, plot_h = _hourly(title, hours, top, "")
     for i, (hour, value) in enumerate(zip(hours, values)):
         h = plot_h * value / top
         parts.append(f'<rect class="bar" x="{LEFT + step * i + 1:.1f}" y="{TOP + plot_h - h:.1f}" '
                      f'width="{max(1.0, step - 2):.1f}" height="{h:.1f}" fill="{COLOURS[0]}" data-value="{value}">'
                      f'<title>{hour:%H}:00 — {value}</title></rect>')
-    parts += _hour_labels(hours)
-    parts.append("</svg>")
-    return "".join(parts)
+    return _close(parts, hours, step)
 
 
 def line_chart(title: str, hours: Sequence[datetime], series: dict[str, Sequence[float | None]],
@@ -149,25 +149,21 @@ def line_chart(title: str, hours: Sequence[datetime], series: dict[str, Sequence
     """Lines with a dot per hour that has data; gaps where an hour had none."""
     values = [v for line in series.values() for v in line if v is not None]
     top = _nice_max(max(values, default=0))
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    step = plot_w / max(1, len(hours))
-    parts = _frame(title, top, unit)
+    parts, step, plot_h = _hourly(title, hours, top, unit)
     for k, (name, line) in enumerate(series.items()):
         colour = COLOURS[k % len(COLOURS)]
-        points = [(LEFT + step * (i + 0.5), TOP + plot_h * (1 - v / top)) for i, v in enumerate(line)
+        points = [(LEFT + step * (i + 0.5), TOP + plot_h * (1 - v / top), v) for i, v in enumerate(line)
                   if v is not None]
         if len(points) > 1:
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        for (x, y), v in zip(points, [v for v in line if v is not None]):
+        for x, y, v in points:
             parts.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
                          f'<title>{escape(name)}: {v:.1f}{escape(unit)}</title></circle>')
         parts.append(f'<rect x="{WIDTH - RIGHT - 150 + 75 * k}" y="6" width="10" height="10" fill="{colour}"/>'
                      f'<text x="{WIDTH - RIGHT - 136 + 75 * k}" y="15" font-size="11" fill="#1a202c">'
                      f'{escape(name)}</text>')
-    parts += _hour_labels(hours)
-    parts.append("</svg>")
-    return "".join(parts)
+    return _close(parts, hours, step)
 
 
 def reasons_chart(title: str, counts: Counter[str]) -> str:
@@ -177,9 +173,7 @@ def reasons_chart(title: str, counts: Counter[str]) -> str:
     height = TOP + row * max(1, len(items)) + 8
     label_w = 220
     top = _nice_max(max((n for _, n in items), default=0))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" '
-             f'aria-label="{escape(title)}" class="plot">', f'<title>{escape(title)}</title>',
-             f'<text x="{LEFT}" y="16" font-size="13" font-weight="600" fill="#1a202c">{escape(title)}</text>']
+    parts = _svg_head(title, height)
     if not items:
         parts.append(f'<text x="{LEFT}" y="{TOP + 14}" font-size="12" fill="#4a5568">No failures.</text>')
     for i, (reason, n) in enumerate(items):
