@@ -178,9 +178,10 @@ async def serve(settings: Settings) -> None:
                                     log_level="warning", lifespan="off")
             server = uvicorn.Server(config)
             tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
-            log.info("http: listening on %s:%d%s%s", settings.http_host, settings.http_port,
-                     "; console at /console" if settings.console_enabled else "",
-                     "; playground at /playground" if settings.playground else "")
+            log.info("http: listening on %s:%d%s", settings.http_host, settings.http_port,
+                     "; console at /console" if settings.console_enabled else "")
+            if settings.playground:
+                log.info("playground: open %s/playground in a browser", settings.base_url)
             if settings.console_enabled and not settings.public_url:
                 log.info("console sign-in links point at %s: set ZAOBOT_PUBLIC_URL to the address "
                          "moderators open (e.g. your HTTPS proxy)", settings.base_url)
