@@ -208,12 +208,14 @@ def test_token_sign_in_and_the_failure_limit(client, core):
         client.post("/console/login", data={"token": "nope", "signin_csrf": signin})
     limited = client.post("/console/login", data={"token": TOKEN, "signin_csrf": signin})
     assert limited.status_code == 429  # even the right token waits, from this address
-    # The guesser is slowed down, nobody else: a moderator's link still signs in (from anywhere).
-    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 303
+    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 429
+    # The guesser is slowed down, nobody else: from another address, a token or a link signs in.
     other = TestClient(client.app, base_url=BASE, follow_redirects=False, client=("127.0.0.2", 50000))
     other.get("/console/login")
     fine = other.post("/console/login", data={"token": TOKEN, "signin_csrf": other.cookies[SIGNIN_COOKIE]})
     assert fine.status_code == 303
+    other.cookies.clear()
+    assert sign_in_with_link(other, link_token(console_command(core, MODERATOR))).status_code == 303
 
 
 def test_changing_the_token_ends_its_sessions(client, core):

@@ -29,8 +29,8 @@ from zaobot.web.security import same_origin
 SESSION_COOKIE = "zaobot_console"
 SIGNIN_COOKIE = "zaobot_signin"  # the double-submit token of the sign-in forms
 TOKEN_PLATFORM = "console"  # the audit identity of a sign-in with ZAOBOT_CONSOLE_TOKEN
-TOKEN_TRIES = 5  # wrong tokens from one address within TOKEN_WINDOW_S before it waits
-TOKEN_WINDOW_S = 600.0
+FAILED_TRIES = 5  # failed sign-ins (tokens or links) from one address within FAILED_WINDOW_S before it waits
+FAILED_WINDOW_S = 600.0
 MAX_TRACKED = 10_000  # addresses remembered by the limiter
 
 Page = Callable[[Request, ConsoleSession], Awaitable[Response]]
@@ -43,8 +43,8 @@ def same_text(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
-class TokenLimiter:
-    """Wrong operator tokens, per client address, in memory: guessing is slowed down for the guesser
+class SigninLimiter:
+    """Failed sign-ins, per client address, in memory: guessing is slowed down for the guesser
     alone (a global count would let anyone lock every moderator out). Addresses are never stored."""
 
     def __init__(self) -> None:
@@ -53,12 +53,12 @@ class TokenLimiter:
     def _recent(self, address: str) -> deque[float]:
         now = time.monotonic()
         failures = self._failures.get(address, deque())
-        while failures and now - failures[0] > TOKEN_WINDOW_S:
+        while failures and now - failures[0] > FAILED_WINDOW_S:
             failures.popleft()
         return failures
 
     def blocked(self, address: str) -> bool:
-        return len(self._recent(address)) >= TOKEN_TRIES
+        return len(self._recent(address)) >= FAILED_TRIES
 
     def failed(self, address: str) -> None:
         if len(self._failures) >= MAX_TRACKED:
@@ -75,7 +75,7 @@ class ConsoleAuth:
         self.settings = settings
         self.store = store
         self.io = io
-        self.limiter = TokenLimiter()
+        self.limiter = SigninLimiter()
 
     # ---------------------------------------------------------------- who is signed in
 

@@ -121,13 +121,18 @@ class ConsoleApp:
         return await self._signed_in(request, TOKEN_PLATFORM, actor, "token", target)
 
     async def signin_with_link(self, request: Request) -> Response:
-        """No attempt limit here: a link token has 256 random bits, and a limit shared by everyone
-        would let anyone lock the moderators out."""
+        """Failures are limited per address, like wrong tokens (a limit shared by everyone would let
+        anyone lock the moderators out), so that nobody can fill the audit log with them either."""
         form = await read_form(request)
         if not self.auth.signin_form_ok(request, form.get("signin_csrf", "")):
             return PlainTextResponse("This form has expired: open the link again.", status_code=403)
+        address = request.client.host if request.client else "?"
+        if self.auth.limiter.blocked(address):
+            return self._signin_form(request, "signin.html", 429, link_token="",
+                                     error="Too many failed sign-ins from here: wait ten minutes.")
         who = await self.auth.io(console.redeem_link, form.get("token", ""))
         if who is None:
+            self.auth.limiter.failed(address)
             await self.auth.io(console.record_failed_signin, "link")
             return self._signin_form(request, "signin.html", 401, link_token="",
                                      error="This link was already used or has expired. Send /console to the bot "
