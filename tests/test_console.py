@@ -444,3 +444,22 @@ def test_the_playground_holds_clips_within_its_bounds(monkeypatch):
     assert outbox.get("d", old) is None and old not in outbox.media
     outbox.forget("c2")
     assert outbox.get("c2", big[-1]) is None and not outbox.transcript("c2").messages
+
+
+def test_serve_says_clearly_when_the_http_port_is_taken(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        env = {**os.environ, "ZAOBOT_PLAYGROUND": "1", "ZAOBOT_HTTP_PORT": str(port), "ZAOBOT_DATA_DIR": str(tmp_path),
+               "ZAOBOT_SECRET_KEY": "k" * 40, "ZAOBOT_ENGINE": "mesh"}
+        done = subprocess.run([sys.executable, "-m", "zaobot", "serve"], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"can't listen on 127.0.0.1:{port}" in done.stderr and "ZAOBOT_HTTP_PORT" in done.stderr
+    assert "Traceback" not in done.stderr
