@@ -235,7 +235,13 @@ def test_zaobot_serve_with_a_broker_url_renders_on_the_workers(tmp_path, server,
         job_id = clip.params["caption"].rsplit("Job ", 1)[1].strip()
         [render] = bot.rows("SELECT detail FROM audit WHERE action = 'render' AND job_id = ?", job_id)
         assert any(json.loads(render["detail"])["worker"].endswith(w.name_suffix) for w in workers)
-        assert list((tmp_path / "data" / "tmp").iterdir()) == []  # the plaintext clip went once stored
+        # The plaintext clip went once stored; the copy decrypted for sending goes once the send returns,
+        # which is just after the fake Bot API has recorded the call.
+        scratch = tmp_path / "data" / "tmp"
+        deadline = time.monotonic() + 10
+        while list(scratch.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(scratch.iterdir()) == []
     finally:
         bot.stop()
         fake.stop()
