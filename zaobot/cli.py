@@ -28,6 +28,8 @@ def setup_logging(verbose: bool = False) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs request URLs, which carry the Telegram bot token, at INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # PTB logs every outgoing message at DEBUG, and a /console reply carries a sign-in token.
+    logging.getLogger("telegram").setLevel(logging.INFO)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
