@@ -72,3 +72,32 @@ def test_scenes_refresh_reanalyses_a_stale_scene(tmp_path, short_clip):
     assert "analysed 1 scene(s) again" in refreshed.stdout  # the bundled, current scenes are left alone
     with np.load(cache) as data:
         assert int(data["version"]) == 2 and data["hands"].shape[1:] == (2, 21, 2)
+
+
+def test_the_log_scrubber_masks_secrets_in_messages_arguments_and_tracebacks():
+    """`serve` installs it on the root handlers; whatever a library logs, no secret is written."""
+    import io
+    import logging
+
+    from zaobot.redact import MASK, install
+
+    token = "123456:AAFakeBotTokenForTheScrubber"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        install([token, "short"])  # values under 6 characters are not scrubbed (they'd hit words)
+        log = logging.getLogger("some.library")
+        log.warning("POST https://api.telegram.org/bot%s/getUpdates", token)
+        try:
+            raise RuntimeError(f"bad url /bot{token}/x")
+        except RuntimeError:
+            log.exception("failed")
+        log.warning("a short word stays")
+    finally:
+        root.removeHandler(handler)
+    written = stream.getvalue()
+    assert token not in written
+    assert written.count(MASK) == 2
+    assert "getUpdates" in written and "a short word stays" in written
