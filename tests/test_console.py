@@ -29,7 +29,7 @@ from tests.test_core import RecordingOutbox, open_core
 
 MODERATOR = "9001"
 TOKEN = "operator-token-" + "z" * 20
-BASE = "http://testserver"
+BASE = "http://localhost"
 
 
 @pytest.fixture()
@@ -402,6 +402,13 @@ def test_the_playground_answers_this_machine_only(client, core, tmp_path):
     remote = TestClient(client.app, base_url=BASE, client=("203.0.113.5", 40000))
     assert remote.get("/playground").status_code == 403
     assert remote.get("/playground/messages").status_code == 403
+    # DNS rebinding: a page on another name, re-pointed at 127.0.0.1, reaches us from this machine
+    rebound = TestClient(client.app, base_url="http://evil.example:8080", client=("127.0.0.1", 40000))
+    assert rebound.get("/playground").status_code == 403
+    assert rebound.post("/playground/say", json={"text": "/start"},
+                        headers={"X-Playground": "1", "Origin": "http://evil.example:8080"}).status_code == 403
+    for name in ("http://127.0.0.1:8080", "http://[::1]:8080", "http://zaobot.localhost"):
+        assert TestClient(client.app, base_url=name, client=("127.0.0.1", 40000)).get("/playground").status_code == 200
     with pytest.raises(ValueError, match="ZAOBOT_PLAYGROUND=1 is for your own machine"):
         make_settings(tmp_path / "d", playground=True, http_host="0.0.0.0")
     with pytest.raises(ValueError, match="ZAOBOT_PLAYGROUND=1 is for your own machine"):

@@ -32,10 +32,17 @@ from zaobot.web.ranges import bytes_response
 from zaobot.web.security import same_origin
 
 
+LOCAL_NAMES = ("127.0.0.1", "::1", "localhost")
+
+
 def _loopback(request: Request) -> bool:
-    """The playground trusts whoever opens it: only this machine may (config refuses a public host)."""
-    host = request.client.host if request.client else ""
-    return host in ("127.0.0.1", "::1", "localhost")
+    """The playground trusts whoever opens it: only this machine may (config refuses a public host).
+
+    The Host header must name this machine too: a web page whose own name an attacker re-points
+    at 127.0.0.1 (DNS rebinding) would otherwise pass as a local, same-origin caller."""
+    client = request.client.host if request.client else ""
+    name = (request.url.hostname or "").strip("[]").lower()
+    return client in LOCAL_NAMES and (name in LOCAL_NAMES or name.endswith(".localhost"))
 
 PLATFORM = "playground"
 COOKIE = "zaobot_playground"
