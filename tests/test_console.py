@@ -174,6 +174,10 @@ def test_take_down_and_ban_go_through_moderation(client, core, short_clip):
     assert part.headers["content-range"] == f"bytes 100-199/{len(clip.content)}"
     past = client.get(f"/console/clips/{job['id']}", headers={"Range": f"bytes={len(clip.content)}-"})
     assert past.status_code == 416
+    tail = client.get(f"/console/clips/{job['id']}", headers={"Range": "bytes=-50"})
+    assert tail.status_code == 206 and tail.content == short_clip.read_bytes()[-50:]
+    backwards = client.get(f"/console/clips/{job['id']}", headers={"Range": "bytes=200-100"})
+    assert backwards.status_code == 200 and backwards.content == short_clip.read_bytes()  # invalid: ignored
     assert client.get(f"/console/clips/{job['id']}").status_code == 200  # the browser's second request
     assert core.store.db["audit"].count_where("action = 'console:view_clip'") == 1  # one look, one row
     core.store.media.path(job["output_file"]).write_bytes(b"x" * 64)  # damaged on disk: a 404, not a crash

@@ -31,8 +31,15 @@ from zaobot.handlers.webhook_body import BodyTooLarge, read_capped
 from zaobot.web.ranges import bytes_response
 from zaobot.web.security import same_origin
 
-
 LOCAL_NAMES = ("127.0.0.1", "::1", "localhost")
+PLATFORM = "playground"
+COOKIE = "zaobot_playground"
+MAX_CHATS = 200  # browsers remembered at once (least recently used go first)
+MAX_MESSAGES = 200  # per browser
+MAX_MEDIA = 4  # clips and files kept per browser (older ones are dropped from memory)
+MEDIA_BUDGET = 256 * 2**20  # bytes of clips and files held for all browsers together
+MAX_JSON = 8 * 1024
+ACTION_SHOWN_S = 6.0  # how long "rendering…" shows after the core's last chat action
 
 
 def _loopback(request: Request) -> bool:
@@ -43,15 +50,6 @@ def _loopback(request: Request) -> bool:
     client = request.client.host if request.client else ""
     name = (request.url.hostname or "").strip("[]").lower()
     return client in LOCAL_NAMES and (name in LOCAL_NAMES or name.endswith(".localhost"))
-
-PLATFORM = "playground"
-COOKIE = "zaobot_playground"
-MAX_CHATS = 200  # browsers remembered at once (least recently used go first)
-MAX_MESSAGES = 200  # per browser
-MAX_MEDIA = 4  # clips and files kept per browser (older ones are dropped from memory)
-MEDIA_BUDGET = 256 * 2**20  # bytes of clips and files held for all browsers together
-MAX_JSON = 8 * 1024
-ACTION_SHOWN_S = 6.0  # how long "rendering…" shows after the core's last chat action
 
 
 @dataclass(frozen=True)
