@@ -8,6 +8,7 @@ from pathlib import Path
 
 import av
 
+from zaobot.config import Settings
 from zaobot.media.video import UnreadableVideo, probe, read_frames
 from zaobot.media.watermark import Detection, detect_luma, mean_luma
 from zaobot.storage import Store
@@ -74,13 +75,30 @@ def _user_status(store: Store, user_hash: str | None) -> str:
             "unknown": "unknown (no longer stored)"}[user_state(store, user_hash)]
 
 
-def verify_clip(path: Path, store: Store) -> VerifyReport:
-    """The report on a clip; UnreadableVideo for a file that is not a video we can decode."""
+@dataclass(frozen=True)
+class ClipFindings:
+    """What the clip itself says: its mark, its AIGC label, its C2PA manifest."""
+
+    detection: Detection
+    aigc: dict | None
+    c2pa: str
+
+
+def examine_clip(path: Path, secret: str, settings: Settings) -> ClipFindings:
+    """Decode the clip and read its marks: seconds of CPU and no database, so a server runs it on
+    a worker thread, not on the storage thread. UnreadableVideo for a file we cannot decode."""
     try:
         luma = mean_luma(read_frames(path))
     except (av.error.FFmpegError, StopIteration, ValueError, IndexError) as err:  # IndexError: no video stream
         raise UnreadableVideo(type(err).__name__) from None
-    detection = detect_luma(luma, store.secret)
+    from zaobot.media.provenance import c2pa_status
+
+    return ClipFindings(detect_luma(luma, secret), _aigc(path), c2pa_status(path, settings))
+
+
+def trace(store: Store, findings: ClipFindings) -> VerifyReport:
+    """The report: the findings joined with the audit trail (who the clip was made for, takedowns)."""
+    detection = findings.detection
     job = takedown = None
     if detection.found and detection.watermark_id is not None:
         record = render_record(store, detection.watermark_id)
@@ -89,7 +107,10 @@ def verify_clip(path: Path, store: Store) -> VerifyReport:
                    "user_hash": record["user_hash"],
                    "liveness": json.loads(record["detail"] or "{}").get("liveness")}
         takedown = takedown_record(store, detection.watermark_id)
-    from zaobot.media.provenance import c2pa_status
-
     return VerifyReport(detection=detection, job=job, user_status=_user_status(store, (job or {}).get("user_hash")),
-                        takedown=takedown, aigc=_aigc(path), c2pa=c2pa_status(path, store.settings))
+                        takedown=takedown, aigc=findings.aigc, c2pa=findings.c2pa)
+
+
+def verify_clip(path: Path, store: Store) -> VerifyReport:
+    """The report on a clip; UnreadableVideo for a file that is not a video we can decode."""
+    return trace(store, examine_clip(path, store.secret, store.settings))

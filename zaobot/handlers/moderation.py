@@ -9,6 +9,7 @@ console calls the same code as the chat commands.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from zaobot.handlers.events import Event, Outbox, Reply, best_effort
 from zaobot.media.video import UnreadableVideo
 from zaobot.storage import Store, console, overview, queue
 from zaobot.storage.aio import StorageThread
-from zaobot.verify import VerifyReport
+from zaobot.verify import ClipFindings, VerifyReport
 
 USAGE = {
     "takedown": "/takedown <job id> [reason]",
@@ -210,10 +211,13 @@ class Moderation:
         return report
 
     async def _verify(self, clip: bytes) -> VerifyReport:
-        from zaobot.verify import verify_clip
+        """Decoding takes seconds: it runs on a worker thread, and only the lookup on the storage thread."""
+        from zaobot.verify import examine_clip, trace
 
-        def run(store: Store) -> VerifyReport:
+        store = self.host.store
+
+        def examine() -> ClipFindings:
             with store.media.scratch.holding(clip, "verify") as path:
-                return verify_clip(path, store)
+                return examine_clip(path, store.secret, store.settings)
 
-        return await self.host.io(run)
+        return await self.host.io(trace, await asyncio.to_thread(examine))
