@@ -146,6 +146,9 @@ async def serve(settings: Settings) -> None:
         wechat_routes = list(webhook.routes())
         log.info("wechat: webhook at /wechat (%s mode)", "AES safe" if settings.wechat_aes_key else "plain")
     browser = browser_routes(core, settings)  # the console and the playground, when on
+    if settings.console == "on" and not settings.console_enabled:
+        log.warning("console: ZAOBOT_CONSOLE=on but nobody can sign in; set ZAOBOT_CONSOLE_TOKEN or "
+                    "TELEGRAM_MODERATOR_IDS / WECHAT_MODERATOR_OPENIDS (it stays off)")
     sock = None
     if settings.telegram_webhook_url or wechat_routes or browser:
         try:
