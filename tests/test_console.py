@@ -348,9 +348,12 @@ def test_summary_counts_renders_waits_and_failures_per_hour():
     timings = [JobTiming(at(1), at(1, 10), at(1, 40), "done", None),
                JobTiming(at(1), at(1, 30), at(1, 90), "done", None),
                JobTiming(at(3), at(3, 5), at(3, 20), "failed", "SelfieError: no face"),
-               JobTiming(at(30), at(30, 5), at(30, 20), "done", None)]  # outside the window
+               JobTiming(at(30), at(30, 5), at(30, 20), "done", None),  # outside the window
+               JobTiming(at(27), at(5), at(5, 30), "done", None)]  # queued before it, rendered inside
     day = summarise(timings, now)
-    assert len(day.hours) == 24 and sum(day.renders) == 2
+    assert len(day.hours) == 24 and sum(day.renders) == 3
+    late = day.hours.index(datetime(2026, 11, 30, 7, tzinfo=UTC))
+    assert day.renders[late] == 1 and day.wait_p50[late] == 22 * 3600 and day.render_p50[late] == 30
     slot = day.hours.index(datetime(2026, 11, 30, 11, tzinfo=UTC))
     assert day.renders[slot] == 2 and day.wait_p50[slot] == 20 and day.render_p50[slot] == 45
     assert day.failures == {"SelfieError": 1}
@@ -359,6 +362,24 @@ def test_summary_counts_renders_waits_and_failures_per_hour():
     assert svg.startswith("<svg") and svg.count('class="bar"') == 24
     assert re.findall(r'data-value="(\d+)"', svg).count("2") == 1
     assert 'data-value="1"' in reasons_chart("failures", day.failures)
+
+
+def test_the_plots_read_every_job_that_touched_the_day(core, short_clip):
+    """A job that waited in the queue longer than a day still counts in the hour it was rendered."""
+    from zaobot.storage.overview import job_timings
+    from zaobot.storage.store import iso
+
+    job, _ = a_reported_job(core, short_clip)
+    now = datetime.now(UTC)
+    day_start = now - timedelta(hours=25)
+    core.store.db["jobs"].update(job["id"], {"created_at": iso(now - timedelta(hours=30)),
+                                             "started_at": iso(now - timedelta(hours=2)),
+                                             "finished_at": iso(now - timedelta(hours=1))})
+    [timing] = job_timings(core.store, day_start)
+    assert abs(timing.finished - (now - timedelta(hours=1)).timestamp()) < 0.01 and timing.status == "done"
+    core.store.db["jobs"].update(job["id"], {"started_at": iso(now - timedelta(hours=29)),
+                                             "finished_at": iso(now - timedelta(hours=28))})
+    assert job_timings(core.store, day_start) == []  # all of it before the day
 
 
 def test_sessions_and_links_go_with_the_sweep_and_the_moderators_own_delete(core):

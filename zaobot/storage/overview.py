@@ -90,12 +90,15 @@ def recent_jobs(store: Store, limit: int = 50) -> list[Job]:
 
 
 def job_timings(store: Store, since: datetime) -> list[JobTiming]:
-    """Jobs queued since `since`, oldest first (the console's plots). SQLite turns the timestamps
-    into Unix seconds: parsing tens of thousands of ISO strings in Python was most of the page's time."""
+    """Jobs queued, started or finished since `since`, oldest first (the console's plots): a job
+    that waited hours in the queue still counts in the hour it was rendered. SQLite turns the
+    timestamps into Unix seconds: parsing tens of thousands of ISO strings in Python was most of
+    the page's time."""
     unix = "(julianday({}) - 2440587.5) * 86400.0"
     rows = store.db.execute(
         f"SELECT {unix.format('created_at')}, {unix.format('started_at')}, {unix.format('finished_at')}, "
-        "status, error FROM jobs WHERE created_at > ? ORDER BY created_at", [iso(since)]).fetchall()
+        "status, error FROM jobs WHERE created_at > :t OR started_at > :t OR finished_at > :t "
+        "ORDER BY created_at", {"t": iso(since)}).fetchall()
     return [JobTiming(*row) for row in rows]
 
 

@@ -52,7 +52,7 @@ def summarise(timings: Sequence[JobTiming], now: datetime, hours: int = 24) -> D
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
     slots_at = [start + timedelta(hours=i) for i in range(hours)]
     origin = start.timestamp()
-    recent = [t for t in timings if t.created >= origin - 3600]  # a job queued just before may start inside
+    recent = list(timings)  # each is placed by its own moments below: one queued long before may finish inside
     failures: Counter[str] = Counter(failure_reason(t) for t in recent
                                      if t.status in ("failed", "cancelled") and t.created >= origin)
     nan = float("nan")
