@@ -137,6 +137,22 @@ def test_takedown_deletes_output_and_blocks_delivery(store, tmp_path):
     assert row["watermark_id"] == job["watermark_id"]
     actions = [r["action"] for r in store.db["audit"].rows]
     assert "moderator:takedown" in actions
+    again = storage.takedown(store, job["id"], reason="second click", moderator_hash="mod2")
+    assert again is not None and again["status"] == "taken_down"
+    assert store.db["takedowns"].count == 1 and store.db["takedowns"].get(1)["reason"] == "impersonation"
+    assert [r["action"] for r in store.db["audit"].rows].count("moderator:takedown") == 1
+
+
+def test_a_report_is_resolved_once(store, tmp_path):
+    user = storage.grant_consent(store, "telegram", "1")
+    job = _job_with_output(store, tmp_path, user["id"])
+    report_id = storage.report(store, user["id"], job["id"], "not me")
+    assert storage.resolve_report(store, report_id, moderator_hash="a")
+    assert not storage.resolve_report(store, report_id, moderator_hash="b")  # the second click: nothing new
+    assert not storage.resolve_report(store, 999, moderator_hash="b")
+    rows = [r for r in store.db["audit"].rows if r["action"] == "moderator:resolve"]
+    assert len(rows) == 1 and rows[0]["actor_hash"] == "a"
+    assert store.db["reports"].get(report_id)["resolved_by"] == "a"
 
 
 def test_bans_survive_the_users_own_delete(store):

@@ -66,10 +66,12 @@ def resolve_report(store: Store, report_id: int, *, moderator_hash: str, now: da
         cur = store.db.execute(
             "UPDATE reports SET status = 'resolved', resolved_at = ?, resolved_by = ? WHERE id = ? AND status = 'open'",
             [iso(now or utcnow()), moderator_hash, report_id])
+        if cur.rowcount == 0:  # unknown, or already resolved (two moderators, one click twice): nothing happened
+            return False
         row = store.db.execute("SELECT job_id FROM reports WHERE id = ?", [report_id]).fetchone()
         audit(store, "moderator:resolve", job_id=row[0] if row else None, actor_hash=moderator_hash,
               detail={"report": report_id}, now=now)
-    return cur.rowcount > 0
+    return True
 
 
 def takedown(store: Store, job_id: str, *, reason: str, moderator_hash: str,
@@ -77,12 +79,15 @@ def takedown(store: Store, job_id: str, *, reason: str, moderator_hash: str,
     """Delete a job's output for good: it is marked taken_down and can never be delivered again.
 
     Returns the job (with its delivery message ids, so the adapter can delete the
-    delivered messages), or None for an unknown job.
+    delivered messages), or None for an unknown job. A job already taken down is returned
+    as it is, with nothing recorded again: the record holds the first takedown and its reason.
     """
     rows = list(store.db["jobs"].rows_where("id = ?", [job_id]))
     if not rows:
         return None
     job = rows[0]
+    if job["status"] == "taken_down":
+        return job
     with transaction(store.db):
         store.db.table("jobs").update(job_id, {"status": "taken_down", "output_file": None, "output_expires_at": None})
         store.db.table("takedowns").insert({"job_id": job_id, "watermark_id": job["watermark_id"], "reason": reason,
