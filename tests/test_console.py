@@ -283,7 +283,11 @@ def test_the_cookie_is_secure_behind_https(tmp_path):
 
 def test_pages_carry_a_strict_content_security_policy(client):
     page = client.get("/console/login")
-    assert "script-src 'self'" in page.headers["content-security-policy"]
+    policy = dict(d.strip().split(" ", 1) for d in page.headers["content-security-policy"].split(";"))
+    assert policy["default-src"] == "'self'" and policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'" and policy["base-uri"] == "'none'"
+    assert not any(word in value for value in policy.values() for word in ("unsafe", "http:", "https:", "*"))
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["referrer-policy"] == "same-origin"
     assert client.get("/healthz").headers.get("content-security-policy") is None
 

@@ -243,7 +243,8 @@ def test_the_newcomer_deletes_everything(newcomer, served, story):
     page.press("#text", "Enter")
     link = page.locator(".msg.bot a.file").last
     link.wait_for(timeout=30_000)
-    export = page.request.get(served.base_url + link.get_attribute("href"))
+    href = link.get_attribute("href")
+    export = page.request.get(served.base_url + href)
     assert export.ok and story["job_id"] in export.text()  # the export lists the job, taken down
     assert "taken_down" in export.text()
     page.fill("#text", "/delete")
@@ -254,6 +255,7 @@ def test_the_newcomer_deletes_everything(newcomer, served, story):
     shot(page, "playground-deleted")
     assert served.rows("SELECT COUNT(*) AS n FROM users WHERE platform = 'playground'")[0]["n"] == 0
     assert served.rows("SELECT COUNT(*) AS n FROM jobs")[0]["n"] == 0
+    assert page.request.get(served.base_url + href).status == 404  # the export went with the transcript
 
 
 
