@@ -90,7 +90,7 @@ def main() -> None:
     sampler.start()
     with tempfile.TemporaryDirectory(prefix="zaobot-soak-") as tmp:
         data = Path(tmp) / "data"
-        bot = Bot(fake, data, Path(tmp) / "serve.log", ZAOBOT_MAX_QUEUE="30").start()
+        bot = Bot(fake, data, Path(tmp) / "serve.log", ZAOBOT_MAX_QUEUE="30", ZAOBOT_LIVENESS="off").start()
         assert bot.proc is not None
         sampler.pid = bot.proc.pid
         users = [FIRST_USER + i for i in range(args.users)]
@@ -107,7 +107,7 @@ def main() -> None:
                 bot.proc.wait(10)
                 killed_at = time.monotonic()
                 print(f"killed with SIGKILL after {len(actions)} actions", flush=True)
-                bot = Bot(fake, data, Path(tmp) / "serve.log", ZAOBOT_MAX_QUEUE="30").start()
+                bot = Bot(fake, data, Path(tmp) / "serve.log", ZAOBOT_MAX_QUEUE="30", ZAOBOT_LIVENESS="off").start()
                 assert bot.proc is not None
                 sampler.pid = bot.proc.pid
             user = rng.choice(users)
