@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -220,6 +221,34 @@ def test_token_sign_in_and_the_failure_limit(client, core):
     assert fine.status_code == 303
     other.cookies.clear()
     assert sign_in_with_link(other, link_token(console_command(core, MODERATOR))).status_code == 303
+
+
+def test_behind_a_trusted_proxy_each_browser_has_its_own_failure_limit(core, tmp_path):
+    """uvicorn believes X-Forwarded-For from ZAOBOT_TRUSTED_PROXIES only; from anyone else it is ignored."""
+    from zaobot.app import http_config
+
+    def through_proxy(trusted: str) -> Callable[[str, str], int]:
+        settings = core.settings.model_copy(update={"trusted_proxies": trusted})
+        config = http_config(settings, web_app(settings, None, browser_routes(core, settings)))
+        config.load()  # the app as uvicorn serves it, its proxy-headers middleware included
+
+        def sign_in(forwarded_for: str, token: str) -> int:
+            browser = TestClient(config.loaded_app, base_url=BASE, follow_redirects=False,
+                                 client=("10.1.2.3", 40000), headers={"X-Forwarded-For": forwarded_for})
+            browser.get("/console/login")
+            return browser.post("/console/login", data={"token": token, "signin_csrf": browser.cookies[SIGNIN_COOKIE]}
+                                ).status_code
+        return sign_in
+
+    trusted = through_proxy("127.0.0.1,10.0.0.0/8")
+    assert [trusted("203.0.113.7", "nope") for _ in range(5)] == [401] * 5
+    assert trusted("203.0.113.7", TOKEN) == 429  # that browser waits...
+    assert trusted("203.0.113.8", TOKEN) == 303  # ...another one behind the same proxy doesn't
+    untrusted = through_proxy("127.0.0.1")
+    assert [untrusted("198.51.100.1", "nope") for _ in range(5)] == [401] * 5
+    assert untrusted("198.51.100.2", TOKEN) == 429  # the header is ignored: both are 10.1.2.3
+    with pytest.raises(ValueError, match="ZAOBOT_TRUSTED_PROXIES: 'proxy.local' is not an IP address"):
+        make_settings(tmp_path / "d", trusted_proxies="127.0.0.1, proxy.local")
 
 
 def test_changing_the_token_ends_its_sessions(client, core):

@@ -10,11 +10,13 @@ import signal
 import socket
 import sqlite3
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from zaobot import storage
 from zaobot.config import Settings
@@ -39,6 +41,14 @@ async def _sweeper(store: storage.Store, interval: float) -> None:
         except Exception:  # noqa: BLE001 - keep sweeping
             log.exception("retention sweep failed")
         await asyncio.sleep(interval)
+
+
+def http_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
+    """uvicorn's settings for our server. X-Forwarded-For / -Proto are believed only from
+    ZAOBOT_TRUSTED_PROXIES: the console's per-address sign-in limit needs each browser's own
+    address behind a proxy, and no one else may claim one."""
+    return uvicorn.Config(app, log_level="warning", lifespan="off", proxy_headers=True,
+                          forwarded_allow_ips=settings.trusted_proxies)
 
 
 def web_app(settings: Settings, telegram_app: object | None, extra: list[BaseRoute] | None = None) -> Starlette:
@@ -175,11 +185,7 @@ async def serve(settings: Settings) -> None:
             log.info("telegram: %s", "webhook" if settings.telegram_webhook_url else "long polling")
             await replay_held_updates(telegram_app, store)
         if sock is not None:
-            import uvicorn
-
-            config = uvicorn.Config(web_app(settings, telegram_app, [*wechat_routes, *browser]),
-                                    log_level="warning", lifespan="off")
-            server = uvicorn.Server(config)
+            server = uvicorn.Server(http_config(settings, web_app(settings, telegram_app, [*wechat_routes, *browser])))
             tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
             log.info("http: listening on %s:%d%s", settings.http_host, settings.http_port,
                      "; console at /console" if settings.console_enabled else "")

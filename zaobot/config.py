@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     wechat_moderator_openids: str = Field("", validation_alias="WECHAT_MODERATOR_OPENIDS")
     http_host: str = Field("127.0.0.1", validation_alias="ZAOBOT_HTTP_HOST")
     http_port: int = Field(8080, validation_alias="ZAOBOT_HTTP_PORT", ge=1, le=65535)
+    # Proxies whose X-Forwarded-For / -Proto are believed (comma-separated addresses or networks;
+    # "*" trusts anyone who can reach the port). The console limits failed sign-ins per client
+    # address: behind a proxy it trusts not, every browser would share the proxy's address.
+    trusted_proxies: str = Field("127.0.0.1", validation_alias="ZAOBOT_TRUSTED_PROXIES")
 
     # The web console (README "The web console") on the same HTTP server. Moderators sign in with a
     # one-time link from the bot (`/console`), or with ZAOBOT_CONSOLE_TOKEN. The links point at
@@ -141,6 +145,21 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("ZAOBOT_PUBLIC_URL must start with http:// or https://")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        import ipaddress
+
+        for item in (part.strip() for part in value.split(",")):
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"ZAOBOT_TRUSTED_PROXIES: {item!r} is not an IP address or network "
+                                 "(e.g. 127.0.0.1,10.0.0.0/8)") from None
         return value
 
     @field_validator("liveness_actions")
