@@ -123,10 +123,9 @@ class Verification:
             return await self.ask(event, user, latest["id"], data, "", lang)
         if (paused := await self._paused(user, lang)) is not None:
             return [paused]
-        selfie_data = await self.host.io(liveness.selfie_data, selfie)
         if liveness.expired(challenge):
-            return await self.ask(event, user, selfie["id"], selfie_data, challenge["scene"] or "", lang,
-                                  lead=t("live.expired") + "\n\n")
+            return await self.ask(event, user, selfie["id"], await self.host.io(liveness.selfie_data, selfie),
+                                  challenge["scene"] or "", lang, lead=t("live.expired") + "\n\n")
         limit = self.settings.liveness_max_bytes
         if event.file_size is not None and event.file_size > limit:
             return [Reply(t("live.too_big", detail=size_over_limit(event.file_size, limit)))]
@@ -138,6 +137,7 @@ class Verification:
         if len(video) > limit:
             return [Reply(t("live.too_big", detail=size_over_limit(len(video), limit)))]
         actions: tuple[Action, ...] = parse_actions(challenge["actions"])
+        selfie_data = await self.host.io(liveness.selfie_data, selfie)  # decrypted once the video is worth checking
         try:
             verdict = await self.checker.check(video, selfie_data, actions, challenge["id"])
         except Exception:  # noqa: BLE001 - the worker failed: the challenge stays open for another try
