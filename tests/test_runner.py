@@ -105,3 +105,14 @@ def test_a_render_bug_fails_the_job_and_tells_the_user_instead_of_passing_for_a_
         assert failed == [(job["id"], "job.failed")]
     finally:
         st.close()
+
+
+def test_a_remote_failure_reads_as_its_error_in_logs_and_survives_pickling():
+    import pickle
+
+    from zaobot.jobs.runner import RemoteFailure
+
+    failure = RemoteFailure("render.failed", "RuntimeError: the worker's GPU ran out of memory", {"job": "j1"})
+    assert str(failure) == "RuntimeError: the worker's GPU ran out of memory"
+    copy = pickle.loads(pickle.dumps(failure))
+    assert (copy.key, copy.error, copy.params) == (failure.key, failure.error, failure.params)

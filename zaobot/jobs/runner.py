@@ -58,6 +58,12 @@ class RemoteFailure(Exception):
     error: str  # for the job row and the log
     params: dict[str, object] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        super().__init__(self.error)  # str(), logs and tracebacks show the error, not an empty message
+
+    def __reduce__(self) -> tuple[type[RemoteFailure], tuple[str, str, dict[str, object]]]:
+        return RemoteFailure, (self.key, self.error, self.params)  # picklable across processes, like any error
+
 
 @dataclass(frozen=True)
 class Rendered:
