@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from zaobot import storage
 from zaobot.app import web_app
 from zaobot.handlers.core import Conversation
-from zaobot.handlers.events import Event
+from zaobot.handlers.events import Event, Reply
 from zaobot.storage import console
 from zaobot.storage.overview import JobTiming
 from zaobot.web.auth import SESSION_COOKIE, SIGNIN_COOKIE
@@ -507,6 +507,8 @@ def test_the_playground_holds_clips_within_its_bounds(monkeypatch):
     old = outbox.keep("d", "video/mp4", b"y")
     monkeypatch.setattr(playground.time, "monotonic", lambda: 10**9)  # long after the clip's retention
     assert outbox.get("d", old) is None and old not in outbox.media
+    asyncio.run(outbox.send("c2", Reply("Done! Job 1.")))
+    assert len(outbox.transcript("c2").messages) == 1
     outbox.forget("c2")
     assert outbox.get("c2", big[-1]) is None and not outbox.transcript("c2").messages
 
