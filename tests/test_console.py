@@ -456,6 +456,23 @@ def test_the_playground_api_takes_requests_from_its_own_page_only(client, core):
     assert not_json.status_code == 400
 
 
+def test_after_delete_the_playground_browser_is_someone_new(client, core):
+    """The deleted user's audit rows keep a hash of the old id: the browser must not carry it on."""
+    client.get("/playground")
+    old = client.cookies["zaobot_playground"]
+    headers = {"X-Playground": "1", "Origin": BASE}
+    client.post("/playground/press", json={"data": "consent:yes", "label": "Agree"}, headers=headers)
+    assert storage.find_user(core.store, "playground", old) is not None
+    client.post("/playground/say", json={"text": "/delete"}, headers=headers)
+    answer = client.post("/playground/press", json={"data": "delete:yes", "label": "Yes"}, headers=headers)
+    assert answer.status_code == 200 and "zaobot_playground=" in answer.headers["set-cookie"]
+    new = client.cookies["zaobot_playground"]
+    assert new != old and storage.find_user(core.store, "playground", old) is None
+    messages = client.get("/playground/messages").json()["messages"]
+    assert len(messages) == 1 and "deleted" in messages[0]["text"].lower()  # the receipt, and only it
+    assert old not in core.outboxes["playground"].chats  # the old conversation is gone from memory
+
+
 def test_the_playground_answers_this_machine_only(client, core, tmp_path):
     remote = TestClient(client.app, base_url=BASE, client=("203.0.113.5", 40000))
     assert remote.get("/playground").status_code == 403

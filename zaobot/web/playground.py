@@ -52,6 +52,12 @@ def _loopback(request: Request) -> bool:
     return client in LOCAL_NAMES and (name in LOCAL_NAMES or name.endswith(".localhost"))
 
 
+def _remember(request: Request, response: Response, user: str) -> None:
+    """The browser's playground identity: a random id in a cookie, for this path only."""
+    response.set_cookie(COOKIE, user, max_age=7 * 24 * 3600, path="/playground", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+
+
 @dataclass(frozen=True)
 class Media:
     """A clip or file shown in a transcript, held in memory until it expires like the stored clip."""
@@ -80,11 +86,6 @@ class Transcript:
         del self.messages[:-MAX_MESSAGES]
         self.version += 1
         return message_id
-
-    def clear(self) -> None:
-        """Forget the messages (the user's /delete went through; the outbox drops the media)."""
-        self.messages.clear()
-        self.version += 1
 
 
 class PlaygroundOutbox:
@@ -128,10 +129,10 @@ class PlaygroundOutbox:
         return item
 
     def forget(self, chat_id: str) -> None:
-        """Everything of a browser's chat (its /delete went through)."""
-        chat = self.transcript(chat_id)
-        self._drop(list(chat.media))
-        chat.clear()
+        """Everything of a browser's chat (its /delete went through): messages, clips, files."""
+        chat = self.chats.pop(chat_id, None)
+        if chat is not None:
+            self._drop(list(chat.media))
 
     def _drop(self, media_ids: list[str]) -> None:
         for media_id in media_ids:
@@ -220,8 +221,7 @@ class Playground:
         user = self._user(request) or secrets.token_hex(8)
         response = self.templates.TemplateResponse(request, "playground.html", {
             "scenes": self.core.library.keywords(), "live": self.core.settings.liveness_required})
-        response.set_cookie(COOKIE, user, max_age=7 * 24 * 3600, path="/playground", httponly=True,
-                            samesite="strict", secure=request.url.scheme == "https")
+        _remember(request, response, user)
         return response
 
     async def messages(self, request: Request) -> Response:
@@ -262,7 +262,7 @@ class Playground:
             event = self._event(user, body, "command", command=command.lower(), text=rest.strip())
         else:
             event = self._event(user, body, "text", text=text)
-        return await self._handle(user, event)
+        return await self._handle(request, user, event)
 
     async def press(self, request: Request) -> Response:
         payload = await self._json(request)
@@ -273,7 +273,7 @@ class Playground:
         label = str(body.get("label", ""))[:100]
         if label:
             self.outbox.transcript(user).add("you", Reply(label))
-        return await self._handle(user, self._event(user, body, "callback", text=data))
+        return await self._handle(request, user, self._event(user, body, "callback", text=data))
 
     async def photo(self, request: Request) -> Response:
         return await self._upload(request, "photo", "(selfie)")
@@ -302,7 +302,7 @@ class Playground:
         event = Event(platform=PLATFORM, user_id=user, chat_id=user, kind=kind,  # type: ignore[arg-type]  # photo|video
                       language=lang, fetch_bytes=fetch, file_size=len(data), live=kind == "video",
                       authenticated=False)  # nobody in the playground is a moderator
-        return await self._handle(user, event)
+        return await self._handle(request, user, event)
 
     # ---------------------------------------------------------------- helpers
 
@@ -321,13 +321,21 @@ class Playground:
         return Event(platform=PLATFORM, user_id=user, chat_id=user, kind=kind,  # type: ignore[arg-type]  # an EventKind
                      language=str(body.get("lang", "en"))[:10], authenticated=False, **fields)
 
-    async def _handle(self, user: str, event: Event) -> Response:
+    async def _handle(self, request: Request, user: str, event: Event) -> Response:
         replies = await self.core.handle(event)
-        chat = self.outbox.transcript(user)
+        fresh = None
         if event.kind == "callback" and event.text == "delete:yes" \
                 and await self.core.io(storage.find_user, PLATFORM, user) is None:
-            self.outbox.forget(user)  # /delete went through: the page forgets the conversation and its clips too
+            # /delete went through: the page forgets the conversation and its clips too, and the
+            # browser becomes someone new, so nothing it does next is linked to the deleted user's
+            # audit rows (which keep a hash of the old id). The receipt starts the new transcript.
+            self.outbox.forget(user)
+            fresh = secrets.token_hex(8)
+        chat = self.outbox.transcript(fresh or user)
         for reply in replies:
-            await self.outbox.add_reply(user, reply)
-        return JSONResponse({"ok": True, "version": chat.version})
+            await self.outbox.add_reply(fresh or user, reply)
+        response = JSONResponse({"ok": True, "version": chat.version})
+        if fresh is not None:
+            _remember(request, response, fresh)
+        return response
 

@@ -22,6 +22,7 @@
     } else {
       showError("");
     }
+    version = -1;  // the whole transcript: after /delete the browser is someone new, with a new one
     await poll();
   }
 
