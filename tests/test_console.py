@@ -512,7 +512,7 @@ def test_the_playground_is_off_unless_asked_for(tmp_path):
 
 
 def test_the_playground_holds_clips_within_its_bounds(monkeypatch):
-    from zaobot.web import playground
+    from zaobot.web import playground_outbox as playground
 
     monkeypatch.setattr(playground, "MEDIA_BUDGET", 10_000)
     outbox = playground.PlaygroundOutbox(media_ttl_s=3600)

@@ -9,14 +9,9 @@ what the core stores for any platform, and /delete clears the transcript too.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 import secrets
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -28,16 +23,13 @@ from zaobot import storage
 from zaobot.handlers.core import Conversation
 from zaobot.handlers.events import Event, Reply
 from zaobot.handlers.webhook_body import BodyTooLarge, read_capped
+from zaobot.web.playground_outbox import PlaygroundOutbox
 from zaobot.web.ranges import bytes_response
 from zaobot.web.security import same_origin
 
 LOCAL_NAMES = ("127.0.0.1", "::1", "localhost")
 PLATFORM = "playground"
 COOKIE = "zaobot_playground"
-MAX_CHATS = 200  # browsers remembered at once (least recently used go first)
-MAX_MESSAGES = 200  # per browser
-MAX_MEDIA = 4  # clips and files kept per browser (older ones are dropped from memory)
-MEDIA_BUDGET = 256 * 2**20  # bytes of clips and files held for all browsers together
 MAX_JSON = 8 * 1024
 ACTION_SHOWN_S = 6.0  # how long "rendering…" shows after the core's last chat action
 
@@ -56,125 +48,6 @@ def _remember(request: Request, response: Response, user: str) -> None:
     """The browser's playground identity: a random id in a cookie, for this path only."""
     response.set_cookie(COOKIE, user, max_age=7 * 24 * 3600, path="/playground", httponly=True,
                         samesite="strict", secure=request.url.scheme == "https")
-
-
-@dataclass(frozen=True)
-class Media:
-    """A clip or file shown in a transcript, held in memory until it expires like the stored clip."""
-
-    chat_id: str
-    kind: str
-    data: bytes
-    expires: float  # time.monotonic()
-
-
-@dataclass
-class Transcript:
-    """One browser's chat: messages (edited in place), the ids of its media, a version to poll."""
-
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    media: list[str] = field(default_factory=list)
-    version: int = 0
-    action_at: float = 0.0
-    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-
-    def add(self, who: str, reply: Reply, media: dict[str, str] | None = None) -> str:
-        message_id = str(next(self.ids))
-        self.messages.append({"id": message_id, "who": who, "text": reply.text,
-                              "buttons": [[{"label": b.label, "data": b.data} for b in row] for row in reply.buttons],
-                              **(media or {})})
-        del self.messages[:-MAX_MESSAGES]
-        self.version += 1
-        return message_id
-
-
-class PlaygroundOutbox:
-    """The core's `Outbox` for the playground: messages go into the browser's transcript, clips and
-    files into a bounded store (per browser, in total, and no longer than the stored clip lives)."""
-
-    supports_edit = True
-
-    def __init__(self, media_ttl_s: float) -> None:
-        self.chats: OrderedDict[str, Transcript] = OrderedDict()
-        self.media: OrderedDict[str, Media] = OrderedDict()  # oldest first
-        self.media_ttl_s = media_ttl_s
-
-    def transcript(self, chat_id: str) -> Transcript:
-        chat = self.chats.get(chat_id)
-        if chat is None:
-            chat = self.chats[chat_id] = Transcript()
-            while len(self.chats) > MAX_CHATS:
-                _, gone = self.chats.popitem(last=False)
-                self._drop(gone.media)
-        self.chats.move_to_end(chat_id)
-        return chat
-
-    def keep(self, chat_id: str, kind: str, data: bytes) -> str:
-        chat = self.transcript(chat_id)
-        media_id = secrets.token_urlsafe(12)
-        self.media[media_id] = Media(chat_id, kind, data, time.monotonic() + self.media_ttl_s)
-        chat.media.append(media_id)
-        self._drop(chat.media[:-MAX_MEDIA])
-        while sum(len(m.data) for m in self.media.values()) > MEDIA_BUDGET and len(self.media) > 1:
-            self._drop([next(iter(self.media))])
-        return media_id
-
-    def get(self, chat_id: str, media_id: str) -> Media | None:
-        item = self.media.get(media_id)
-        if item is None or item.chat_id != chat_id:
-            return None
-        if time.monotonic() > item.expires:
-            self._drop([media_id])
-            return None
-        return item
-
-    def forget(self, chat_id: str) -> None:
-        """Everything of a browser's chat (its /delete went through): messages, clips, files."""
-        chat = self.chats.pop(chat_id, None)
-        if chat is not None:
-            self._drop(list(chat.media))
-
-    def _drop(self, media_ids: list[str]) -> None:
-        for media_id in media_ids:
-            item = self.media.pop(media_id, None)
-            if item is not None and item.chat_id in self.chats:
-                owner = self.chats[item.chat_id].media
-                if media_id in owner:
-                    owner.remove(media_id)
-
-    async def add_reply(self, chat_id: str, reply: Reply) -> str:
-        chat = self.transcript(chat_id)
-        media: dict[str, str] = {}
-        if reply.video is not None:
-            data = await asyncio.to_thread(Path(reply.video).read_bytes)  # the core deletes its file after
-            chat.action_at = 0.0  # the clip is here: no more "rendering…"
-            media["video"] = f"/playground/media/{self.keep(chat_id, 'video/mp4', data)}"
-        if reply.document is not None:
-            name, data = reply.document
-            media["file"] = f"/playground/media/{self.keep(chat_id, 'application/json', data)}"
-            media["file_name"] = name
-        return chat.add("bot", reply, media)
-
-    async def send(self, chat_id: str, reply: Reply) -> str:
-        return await self.add_reply(chat_id, reply)
-
-    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
-        chat = self.transcript(chat_id)
-        for message in chat.messages:
-            if message["id"] == message_id:
-                message["text"] = text
-                chat.version += 1
-
-    async def delete(self, chat_id: str, message_id: str) -> None:
-        """A moderator's takedown: the message and its clip go."""
-        chat = self.transcript(chat_id)
-        for message in [m for m in chat.messages if m["id"] == message_id]:
-            chat.messages.remove(message)
-            self._drop([str(message.get("video", "")).rsplit("/", 1)[-1]])
-            chat.version += 1
-
-    async def action(self, chat_id: str, action: str) -> None:
-        self.transcript(chat_id).action_at = time.monotonic()
 
 
 class Playground:
