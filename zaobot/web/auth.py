@@ -58,9 +58,11 @@ class SigninLimiter:
         return failures
 
     def blocked(self, address: str) -> bool:
+        """Too many recent failures from `address`: even a right token or link waits."""
         return len(self._recent(address)) >= FAILED_TRIES
 
     def failed(self, address: str) -> None:
+        """Count a failure; the table of addresses is bounded, so a flood of them can't exhaust memory."""
         if len(self._failures) >= MAX_TRACKED:
             self._failures = {a: f for a, f in self._failures.items() if self._recent(a)}
             if len(self._failures) >= MAX_TRACKED:  # a flood of addresses: forget the oldest half
@@ -71,6 +73,9 @@ class SigninLimiter:
 
 
 class ConsoleAuth:
+    """Who is signed in to the console, its cookies, and the checks every page and form passes:
+    one place, so that no route can forget a check."""
+
     def __init__(self, settings: Settings, store: Store, io: StorageThread) -> None:
         self.settings = settings
         self.store = store
@@ -97,6 +102,7 @@ class ConsoleAuth:
                    for m in self.settings.moderators(session.platform))
 
     async def current(self, request: Request) -> ConsoleSession | None:
+        """The request's session, if its cookie names a live one whose moderator is still one."""
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return None
@@ -108,6 +114,7 @@ class ConsoleAuth:
     # ---------------------------------------------------------------- cookies
 
     def secure(self, request: Request) -> bool:
+        """Cookies are Secure over HTTPS, also when a proxy ends TLS and forwards plain HTTP."""
         return request.url.scheme == "https" or self.settings.base_url.startswith("https://")
 
     def set_session(self, response: Response, token: str, request: Request) -> None:
@@ -133,10 +140,12 @@ class ConsoleAuth:
         return same_origin(request, also=(public,) if public else ())
 
     def signin_form_ok(self, request: Request, form_token: str) -> bool:
+        """A sign-in form posted from our own page (double submit: no session exists yet to bind to)."""
         cookie = request.cookies.get(SIGNIN_COOKIE, "")
         return bool(cookie) and same_text(cookie, form_token) and self.from_console(request)
 
     def csrf_ok(self, request: Request, session: ConsoleSession, given: str) -> bool:
+        """The session's own CSRF token, from our own origin."""
         return bool(given) and same_text(given, session.csrf) and self.from_console(request)
 
     # ---------------------------------------------------------------- route guards

@@ -45,6 +45,7 @@ class Transcript:
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def add(self, who: str, reply: Reply, media: dict[str, str] | None = None) -> str:
+        """Append a message (the oldest go past MAX_MESSAGES); its id lets the core edit it later."""
         message_id = str(next(self.ids))
         self.messages.append({"id": message_id, "who": who, "text": reply.text,
                               "buttons": [[{"label": b.label, "data": b.data} for b in row] for row in reply.buttons],
@@ -66,6 +67,7 @@ class PlaygroundOutbox:
         self.media_ttl_s = media_ttl_s
 
     def transcript(self, chat_id: str) -> Transcript:
+        """The browser's transcript, made on first use; the least recently used go past MAX_CHATS."""
         chat = self.chats.get(chat_id)
         if chat is None:
             chat = self.chats[chat_id] = Transcript()
@@ -76,6 +78,7 @@ class PlaygroundOutbox:
         return chat
 
     def keep(self, chat_id: str, kind: str, data: bytes) -> str:
+        """Hold a clip or file for this browser; returns the unguessable id its link carries."""
         chat = self.transcript(chat_id)
         media_id = secrets.token_urlsafe(12)
         self.media[media_id] = Media(chat_id, kind, data, time.monotonic() + self.media_ttl_s)
@@ -86,6 +89,7 @@ class PlaygroundOutbox:
         return media_id
 
     def get(self, chat_id: str, media_id: str) -> Media | None:
+        """A clip or file of this browser's own, while it lives; None for anyone else's."""
         item = self.media.get(media_id)
         if item is None or item.chat_id != chat_id:
             return None

@@ -134,6 +134,7 @@ def _close(parts: list[str], hours: Sequence[datetime], step: float) -> str:
 
 
 def bar_chart(title: str, hours: Sequence[datetime], values: Sequence[int]) -> str:
+    """Counts per hour as an inline SVG: each bar carries its value (data-value, and a title to hover)."""
     top = _count_top(max(values, default=0))
     parts, step, plot_h = _hourly(title, hours, top, "")
     for i, (hour, value) in enumerate(zip(hours, values)):
