@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from zaobot import storage
+from zaobot.config import LOOPBACK
 from zaobot.handlers.core import Conversation
 from zaobot.handlers.events import Event, Reply
 from zaobot.handlers.webhook_body import BodyTooLarge, read_capped
@@ -27,7 +28,6 @@ from zaobot.web.playground_outbox import PlaygroundOutbox
 from zaobot.web.ranges import bytes_response
 from zaobot.web.security import same_origin
 
-LOCAL_NAMES = ("127.0.0.1", "::1", "localhost")
 PLATFORM = "playground"
 COOKIE = "zaobot_playground"
 MAX_JSON = 8 * 1024
@@ -41,7 +41,7 @@ def _loopback(request: Request) -> bool:
     at 127.0.0.1 (DNS rebinding) would otherwise pass as a local, same-origin caller."""
     client = request.client.host if request.client else ""
     name = (request.url.hostname or "").strip("[]").lower()
-    return client in LOCAL_NAMES and (name in LOCAL_NAMES or name.endswith(".localhost"))
+    return client in LOOPBACK and (name in LOOPBACK or name.endswith(".localhost"))
 
 
 def _remember(request: Request, response: Response, user: str) -> None:
