@@ -93,7 +93,7 @@ def test_every_console_route_refuses_without_a_session(client, core):
     for route in client.app.routes:
         if not isinstance(route, Route) or not route.path.startswith("/console") or route.path in open_routes:
             continue
-        path = route.path.replace("{report_id:int}", "1").replace("{job_id}", "0" * 32)
+        path = route.path.replace("{report_id:int}", "1").replace("{job_id}", "0" * 32).replace("{user_hash}", "0" * 64)
         for method in route.methods or ():
             if method == "HEAD":
                 continue
@@ -194,6 +194,29 @@ def test_take_down_and_ban_go_through_moderation(client, core, short_clip):
     assert client.get(f"/console/clips/{job['id']}").status_code == 404  # nothing left to play
     actions = [r["action"] for r in core.store.db["audit"].rows]
     assert {"moderator:ban", "moderator:takedown", "moderator:resolve", "console:view_clip"} <= set(actions)
+
+
+def test_the_bans_page_lists_bans_by_hash_and_lifts_them(client, core):
+    storage.grant_consent(core.store, "telegram", "77")
+    storage.ban(core.store, "telegram", "77", reason="report #3", moderator_hash="m" * 64)
+    banned = core.store.user_hash("telegram", "77")
+    assert sign_in_with_link(client, link_token(console_command(core, MODERATOR))).status_code == 303
+    page = client.get("/console/bans")
+    assert page.status_code == 200 and banned[:16] in page.text and "report #3" in page.text
+    assert "77" not in re.sub(r"<[^>]+>|[0-9a-f]{12,}|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "", page.text)  # no raw id
+    token = csrf_of(client, "/console/bans")
+    assert client.post(f"/console/bans/{banned}/lift", data={"csrf": "forged"}).status_code == 403
+    assert storage.is_banned(core.store, "telegram", "77")
+    lifted = client.post(f"/console/bans/{banned}/lift", data={"csrf": token})
+    assert lifted.status_code == 303 and lifted.headers["location"] == "/console/bans?note=unbanned"
+    assert not storage.is_banned(core.store, "telegram", "77")
+    assert storage.find_user(core.store, "telegram", "77")["banned"] == 0
+    again = client.post(f"/console/bans/{banned}/lift", data={"csrf": token})
+    assert again.headers["location"] == "/console/bans?note=gone"
+    assert client.post("/console/bans/not-a-hash/lift", data={"csrf": token}).headers["location"].endswith("gone")
+    rows = [r for r in core.store.db["audit"].rows if r["action"] == "moderator:unban"]
+    assert len(rows) == 1 and rows[0]["user_hash"] == banned  # one lift, one row
+    assert banned[:16] not in client.get("/console/bans").text
 
 
 def test_token_sign_in_and_the_failure_limit(client, core):

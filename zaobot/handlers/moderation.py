@@ -195,6 +195,10 @@ class Moderation:
         await self.take_down(job_id, reason, actor)
         return True
 
+    async def lift_ban(self, user_hash: str, actor: str) -> bool:
+        """Unban by user hash (the console's Bans page). False when no ban on it was in force."""
+        return await self.host.io(storage.lift_ban, user_hash, moderator_hash=actor)
+
     async def set_paused(self, paused: bool, actor: str) -> None:
         """Pause (new renders refused, queued ones wait) or resume the queue."""
         await self.host.io(queue.set_paused, paused)

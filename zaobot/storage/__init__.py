@@ -24,7 +24,17 @@ from zaobot.storage.jobs import (
 )
 from zaobot.storage.keys import SecretKeyError
 from zaobot.storage.media import MediaStore, TamperedFile
-from zaobot.storage.moderation import audit, ban, is_banned, open_reports, report, resolve_report, takedown, unban
+from zaobot.storage.moderation import (
+    audit,
+    ban,
+    is_banned,
+    lift_ban,
+    open_reports,
+    report,
+    resolve_report,
+    takedown,
+    unban,
+)
 from zaobot.storage.purge import PurgeReceipt, purge_user, resume_pending_deletions
 from zaobot.storage.retention import SweepResult, sweep
 from zaobot.storage.stats import stats
@@ -34,7 +44,7 @@ from zaobot.storage.users import current_consent, find_user, grant_consent, revo
 __all__ = [
     "Job", "JobGone", "MediaStore", "PurgeReceipt", "active_jobs", "jobs_since", "new_watermark_id", "owner_hash",
     "queued_jobs", "selfie_file", "SecretKeyError", "Store", "SweepResult", "TamperedFile", "add_selfie",
-    "attach_output", "audit", "ban", "create_job", "current_consent", "deliverable", "export_json",
+    "attach_output", "audit", "ban", "lift_ban", "create_job", "current_consent", "deliverable", "export_json",
     "export_user", "find_user", "get_job", "grant_consent", "is_banned", "latest_selfie", "open_reports",
     "open_store", "purge_user", "record_delivery", "report", "resolve_report", "resume_pending_deletions",
     "liveness", "revoke_consent", "set_status", "set_status_message", "stats", "sweep", "takedown", "unban",

@@ -38,14 +38,20 @@ def ban(store: Store, platform: str, platform_user_id: str, *, reason: str, mode
 
 def unban(store: Store, platform: str, platform_user_id: str, *, moderator_hash: str,
           now: datetime | None = None) -> bool:
-    h = store.user_hash(platform, platform_user_id)
+    return lift_ban(store, store.user_hash(platform, platform_user_id), moderator_hash=moderator_hash, now=now)
+
+
+def lift_ban(store: Store, user_hash: str, *, moderator_hash: str, now: datetime | None = None) -> bool:
+    """Lift the bans on a user hash (the console knows a banned user only by it: the ban outlives
+    the user's own /delete). False, and nothing recorded, when no ban was active."""
     with transaction(store.db):
         cur = store.db.execute("UPDATE bans SET lifted_at = ? WHERE user_hash = ? AND lifted_at IS NULL",
-                               [iso(now or utcnow()), h])
-        store.db.execute("UPDATE users SET banned = 0, ban_reason = NULL WHERE platform = ? AND platform_user_id = ?",
-                         [platform, str(platform_user_id)])
-        audit(store, "moderator:unban", user_hash=h, actor_hash=moderator_hash, now=now)
-    return cur.rowcount > 0
+                               [iso(now or utcnow()), user_hash])
+        if cur.rowcount == 0:
+            return False
+        store.db.execute("UPDATE users SET banned = 0, ban_reason = NULL WHERE user_hash = ?", [user_hash])
+        audit(store, "moderator:unban", user_hash=user_hash, actor_hash=moderator_hash, now=now)
+    return True
 
 
 def report(store: Store, reporter_id: int | None, job_id: str | None, reason: str,

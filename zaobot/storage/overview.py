@@ -1,4 +1,5 @@
-"""What the web console shows: the report queue, recent jobs, the last day's timings, audit search.
+"""What the web console shows: the report queue, recent jobs, the last day's timings, active bans,
+audit search.
 
 Read-only, and identity-free: a clip's author appears as the first characters of their user hash.
 """
@@ -100,6 +101,13 @@ def job_timings(store: Store, since: datetime) -> list[JobTiming]:
         "status, error FROM jobs WHERE created_at > :t OR started_at > :t OR finished_at > :t "
         "ORDER BY created_at", {"t": iso(since)}).fetchall()
     return [JobTiming(*row) for row in rows]
+
+
+def active_bans(store: Store, limit: int = 200) -> list[dict[str, Any]]:
+    """The bans in force, newest first: the user appears by hash only (a ban outlives their /delete)."""
+    return list(store.db.query(
+        "SELECT user_hash, platform, reason, moderator_hash, MAX(created_at) AS created_at FROM bans "
+        f"WHERE lifted_at IS NULL GROUP BY user_hash ORDER BY created_at DESC LIMIT {int(limit)}"))
 
 
 def search_audit(store: Store, term: str, limit: int = AUDIT_LIMIT) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ NOTES = {
     "resolved": "Report resolved.", "taken_down": "Clip taken down; its reports are resolved.",
     "banned": "Author banned and clip taken down.", "gone": "Nothing to do: it is already gone.",
     "paused": "Queue paused: new renders are refused, queued ones wait.", "resumed": "Queue resumed.",
+    "unbanned": "Ban lifted: they can use the bot again.",
 }
 
 
@@ -66,6 +67,8 @@ class ConsoleApp:
             Route("/console/jobs/{job_id}/ban", a.guard("action", self.ban), methods=["POST"]),
             Route("/console/clips/{job_id}", a.guard("data", self.clip)),
             Route("/console/jobs", a.guard("page", self.jobs)),
+            Route("/console/bans", a.guard("page", self.bans)),
+            Route("/console/bans/{user_hash}/lift", a.guard("action", self.lift_ban), methods=["POST"]),
             Route("/console/queue/pause", a.guard("action", self.pause), methods=["POST"]),
             Route("/console/queue/resume", a.guard("action", self.resume), methods=["POST"]),
             Route("/console/plots", a.guard("page", self.plots)),
@@ -192,6 +195,16 @@ class ConsoleApp:
         paused = await self.auth.io(queue.is_paused)
         stats = await self.auth.io(storage.stats)
         return self._page(request, "jobs.html", session, jobs=rows, paused=paused, stats=stats, section="jobs")
+
+    async def bans(self, request: Request, session: ConsoleSession) -> Response:
+        rows = await self.auth.io(overview.active_bans)
+        return self._page(request, "bans.html", session, bans=rows, section="bans")
+
+    async def lift_ban(self, request: Request, session: ConsoleSession) -> Response:
+        user_hash = request.path_params["user_hash"]
+        done = len(user_hash) == 64 and all(c in "0123456789abcdef" for c in user_hash) \
+            and await self.moderation.lift_ban(user_hash, session.actor_hash)
+        return _back("/console/bans", "unbanned" if done else "gone")
 
     async def pause(self, request: Request, session: ConsoleSession) -> Response:
         await self.moderation.set_paused(True, session.actor_hash)
