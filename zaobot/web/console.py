@@ -30,6 +30,7 @@ from zaobot.web.auth import SESSION_COOKIE, SIGNIN_COOKIE, TOKEN_PLATFORM, Conso
 from zaobot.web.forms import read_form
 from zaobot.web.plots import bar_chart, line_chart, reasons_chart, summarise
 from zaobot.web.ranges import bytes_response
+from zaobot.web.security import hex_id
 
 # What a redirect after an action says (only these keys: nothing from the query is echoed).
 NOTES = {
@@ -202,8 +203,7 @@ class ConsoleApp:
 
     async def lift_ban(self, request: Request, session: ConsoleSession) -> Response:
         user_hash = request.path_params["user_hash"]
-        done = len(user_hash) == 64 and all(c in "0123456789abcdef" for c in user_hash) \
-            and await self.moderation.lift_ban(user_hash, session.actor_hash)
+        done = hex_id(user_hash, 64) and await self.moderation.lift_ban(user_hash, session.actor_hash)
         return _back("/console/bans", "unbanned" if done else "gone")
 
     async def pause(self, request: Request, session: ConsoleSession) -> Response:

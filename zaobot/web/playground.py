@@ -26,7 +26,7 @@ from zaobot.handlers.events import Event, Reply
 from zaobot.handlers.webhook_body import BodyTooLarge, read_capped
 from zaobot.web.playground_outbox import PlaygroundOutbox
 from zaobot.web.ranges import bytes_response
-from zaobot.web.security import same_origin
+from zaobot.web.security import hex_id, same_origin
 
 PLATFORM = "playground"
 COOKIE = "zaobot_playground"
@@ -75,7 +75,7 @@ class Playground:
     @staticmethod
     def _user(request: Request) -> str | None:
         value = request.cookies.get(COOKIE, "")
-        return value if len(value) == 16 and all(c in "0123456789abcdef" for c in value) else None
+        return value if hex_id(value, 16) else None
 
     def _caller(self, request: Request) -> str | Response:
         """The browser's user id, for a request from our own page; otherwise the response to send."""

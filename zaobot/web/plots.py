@@ -48,18 +48,19 @@ def _percentiles(values: np.ndarray, slots: np.ndarray, hours: int, q: float) ->
 
 
 def summarise(timings: Sequence[JobTiming], now: datetime, hours: int = 24) -> DaySummary:
-    """Renders per hour, queue wait and render time (p50, p95) per hour, failures by reason."""
+    """Renders per hour, queue wait and render time (p50, p95) per hour, failures by reason.
+
+    Each job is placed by its own moments: one queued long before the window may finish inside it."""
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
     slots_at = [start + timedelta(hours=i) for i in range(hours)]
     origin = start.timestamp()
-    recent = list(timings)  # each is placed by its own moments below: one queued long before may finish inside
-    failures: Counter[str] = Counter(failure_reason(t) for t in recent
+    failures: Counter[str] = Counter(failure_reason(t) for t in timings
                                      if t.status in ("failed", "cancelled") and t.created >= origin)
     nan = float("nan")
-    created = np.array([t.created for t in recent], dtype=float)
-    started = np.array([nan if t.started is None else t.started for t in recent], dtype=float)
-    finished = np.array([nan if t.finished is None else t.finished for t in recent], dtype=float)
-    made = np.array([t.status in DONE_STATES for t in recent], dtype=bool)
+    created = np.array([t.created for t in timings], dtype=float)
+    started = np.array([nan if t.started is None else t.started for t in timings], dtype=float)
+    finished = np.array([nan if t.finished is None else t.finished for t in timings], dtype=float)
+    made = np.array([t.status in DONE_STATES for t in timings], dtype=bool)
 
     def slot(moments: np.ndarray) -> np.ndarray:
         return np.floor((moments - origin) / 3600).astype(int, copy=False) if moments.size else moments.astype(int)

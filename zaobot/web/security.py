@@ -54,3 +54,8 @@ def same_origin(request: Request, also: tuple[str, ...] = ()) -> bool:
     if source == "null":
         return False
     return urlsplit(source).netloc in (request.headers.get("host", ""), *also)
+
+
+def hex_id(value: str, length: int) -> bool:
+    """`value` is `length` lowercase hex digits: an id from a URL or cookie is checked before use."""
+    return len(value) == length and all(c in "0123456789abcdef" for c in value)
