@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 
 from zaobot import storage, wording
-from zaobot.errors import EyesClosed, FaceCovered, SelfieError
+from zaobot.errors import EyeClosedOrHidden, EyesClosed, FaceCovered, SelfieError
 from zaobot.handlers.core import Conversation
 from zaobot.handlers.events import Event, Reply
 from zaobot.handlers.selfie_check import SelfieChecker
@@ -132,7 +132,7 @@ def test_telegram_webhook_checks_the_secret_token():
 
 # ---------------------------------------------------------------- selfie guidance and the new selfie errors
 
-NEW_SELFIE_ERRORS = [EyesClosed, FaceCovered]
+NEW_SELFIE_ERRORS = [EyesClosed, EyeClosedOrHidden, FaceCovered]
 
 
 class RefusingEngine:
@@ -209,6 +209,8 @@ def test_new_selfie_error_messages_say_what_is_wrong_and_what_to_do():
     assert "睁开眼睛" in wording.text("selfie.eyes_closed", "zh")
     assert "covered" in wording.text("selfie.face_covered", "en")
     assert "遮挡" in wording.text("selfie.face_covered", "zh")
+    assert "both eyes open" in wording.text("selfie.one_eye", "en") and "hair" in wording.text("selfie.one_eye", "en")
+    assert "露出双眼" in wording.text("selfie.one_eye", "zh")
     for error in NEW_SELFIE_ERRORS:
         assert issubclass(error, SelfieError) and error().params == {}
         assert wording.languages_of(error.key) == {"en", "zh"}
@@ -216,7 +218,7 @@ def test_new_selfie_error_messages_say_what_is_wrong_and_what_to_do():
 
 GUIDANCE = {
     "en": ["camera", "arm's length", "hair, hand or mask", "eyes open", "shadows", "behind you", "only your face"],
-    "zh": ["正对镜头", "一臂远", "头发、手或口罩", "睁开眼睛", "阴影", "逆光", "只有您一个人"],
+    "zh": ["正对镜头", "一臂远", "头发、手或口罩", "睁开双眼", "阴影", "逆光", "只有您一个人"],
 }
 
 

@@ -54,11 +54,11 @@ def test_cancelled_job_stops_and_leaves_nothing(job_store):
 def test_user_facing_errors_survive_the_trip_from_a_worker_process():
     import pickle
 
-    from zaobot.errors import EyesClosed, FaceCovered, MultipleFaces, UnknownScene
+    from zaobot.errors import EyeClosedOrHidden, EyesClosed, FaceCovered, MultipleFaces, UnknownScene
 
     err = pickle.loads(pickle.dumps(MultipleFaces(count=3)))
     assert isinstance(err, MultipleFaces) and err.params == {"count": 3} and "3" in err.message("en")
-    for cls in (EyesClosed, FaceCovered):
+    for cls in (EyesClosed, EyeClosedOrHidden, FaceCovered):
         back = pickle.loads(pickle.dumps(cls()))
         assert type(back) is cls and back.key == cls.key and back.message("zh") == cls().message("zh")
     assert pickle.loads(pickle.dumps(UnknownScene(keyword="x", choices="demo"))).message("zh").count("demo") == 1

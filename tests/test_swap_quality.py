@@ -156,6 +156,40 @@ def test_closed_eyes_refused_half_closed_use_the_scenes(astronaut_points):
     validate_face(astronaut_points, 80)
 
 
+def test_one_eye_shut_while_the_other_is_open_is_refused(astronaut_points):
+    """A wink (or an eye under hair that the mesh guessed open) is refused; two eyes lowered alike are not."""
+    wink = astronaut_points.copy()
+    top, bottom, _, _ = RIGHT_EYE_LIDS
+    wink[top] = wink[bottom] = (astronaut_points[top] + astronaut_points[bottom]) / 2
+    with pytest.raises(errors.EyeClosedOrHidden):
+        validate_face(wink, 80)
+    lowered = astronaut_points.copy()  # both lids half down: a squint or a downward look, accepted
+    for top, bottom, _, _ in (RIGHT_EYE_LIDS, LEFT_EYE_LIDS):
+        lowered[top] = lowered[bottom] + 0.45 * (astronaut_points[top] - astronaut_points[bottom])
+    validate_face(lowered, 80)
+
+
+@pytest.mark.parametrize(("folder", "name", "error"), [
+    ("selfies_extra", "faceapi_hair_over_face_looking_down", errors.EyeClosedOrHidden),  # one shut, one under hair
+    ("selfies", "faceapi_eyes_half_closed_dark_makeup", None),  # both lowered: rendered with the scene's eyes
+    ("selfies", "faceapi_eyes_down_hand_in_hair", None),
+    ("selfies", "faceapi_laughing_teeth_head_tilt", None),  # a laugh's squint is not a wink
+])
+def test_real_selfies_with_hidden_or_lowered_eyes(folder, name, error):
+    from zaobot.config import PACKAGE_DIR
+    from zaobot.media.images import decode_image
+    from zaobot.models.selfie_face import locate_face
+
+    path = PACKAGE_DIR.parent / "benchmarks" / "quality" / folder / f"{name}.jpg"
+    rgb = decode_image(path.read_bytes(), max_bytes=1 << 24, max_pixels=1 << 24)
+    with FaceAnalyzer() as analyzer:
+        if error is None:
+            assert locate_face(analyzer, rgb, 80).shape == (478, 2)
+        else:
+            with pytest.raises(error):
+                locate_face(analyzer, rgb, 80)
+
+
 def test_mirror_table_is_the_faces_symmetry():
     from zaobot.models.topology import LEFT_EYE, MIDLINE, MIRROR, RIGHT_EYE
 
@@ -204,6 +238,9 @@ def test_mouth_follows_the_actor_when_it_opens_wider(astronaut_points, astronaut
     scene = astronaut_points.copy()
     scene[LOWER_LIP_INNER] = scene[UPPER_LIP_INNER]  # the actor's mouth shut
     assert mouth_from_scene(scene, closed) == 0.0
+    talking = scene.copy()
+    talking[LOWER_LIP_INNER, 1] += 0.05 * face_width(scene) * 0.4  # a syllable: the user's lips stay
+    assert mouth_from_scene(talking, closed) == 0.0
     scene[LOWER_LIP_INNER, 1] += 0.3 * face_width(scene) * 0.4  # wide open
     assert mouth_from_scene(scene, closed) == 1.0
     assert mouth_from_scene(scene, source) == 1.0 and source.mouth_open

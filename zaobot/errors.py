@@ -68,6 +68,12 @@ class EyesClosed(SelfieError):
     key = "selfie.eyes_closed"
 
 
+class EyeClosedOrHidden(SelfieError):
+    """One eye is shut while the other is open: a wink, or hair lying over one eye."""
+
+    key = "selfie.one_eye"
+
+
 class FaceCovered(SelfieError):
     """Hair, a hand or a mask hides too much of the face to swap it well."""
 

@@ -14,13 +14,13 @@ _SELFIE_TIPS: dict[Lang, str] = {
     "en": ("Tips for a good selfie:\n"
            "• look straight at the camera, from about arm's length (not far away)\n"
            "• keep your face uncovered: no hair, hand or mask over it\n"
-           "• eyes open\n"
+           "• both eyes open\n"
            "• even light: no strong shadows, no bright window or lamp behind you\n"
            "• only your face in the photo"),
     "zh": ("拍好自拍的小提示：\n"
            "• 正对镜头，距离约一臂远（不要离得太远）\n"
            "• 脸部不要遮挡：头发、手或口罩都不要挡住脸\n"
-           "• 睁开眼睛\n"
+           "• 睁开双眼\n"
            "• 光线均匀：避免强烈阴影，不要背对窗户或灯光（逆光）\n"
            "• 照片中只有您一个人"),
 }
@@ -61,6 +61,11 @@ _CATALOG: dict[str, dict[Lang, str]] = {
     "selfie.eyes_closed": {
         "en": "Your eyes look closed in that photo. Please send one with your eyes open, looking at the camera.",
         "zh": "照片中您的眼睛似乎是闭着的，请睁开眼睛、正对镜头重新自拍。",
+    },
+    "selfie.one_eye": {
+        "en": ("One of your eyes looks closed or covered (a wink, or hair across it). "
+               "Please send a photo with both eyes open and uncovered, looking at the camera."),
+        "zh": "照片中您有一只眼睛似乎闭着或被遮住（眨眼或头发挡住），请露出双眼、睁开眼睛、正对镜头重新自拍。",
     },
     "selfie.face_covered": {
         "en": ("Too much of your face is covered (hair, a hand, a mask…). "

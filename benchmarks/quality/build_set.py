@@ -27,7 +27,7 @@ Each source file is checked against its SHA-256, so a rebuild gives the same cro
 Outputs:
 * benchmarks/quality/selfies/*.jpg         the set: one face each, all pass MeshEngine.prepare_source
 * benchmarks/quality/selfies_extra/*.jpg   kept apart: a self-swap case, a second photo of one person,
-                                           and photos the engine refuses today
+                                           and photos the engine refuses (or once refused)
 * benchmarks/quality/selfies.json          per selfie: source, licence, crop, attributes, check results
 * benchmarks/quality/scenes/<keyword>/     clip.mp4 + analysis.npz + scene.json, as `zaobot scenes add`
 * benchmarks/quality/LICENSES/             the licence texts the sources require to travel with them
@@ -284,7 +284,10 @@ SELFIES: list[Selfie] = [
     Selfie("faceapi_hair_over_face_looking_down.jpg", "faceapi_sample2", (796, 198, 1173, 670),
            "woman, middle of sample2.jpg",
            attrs("20s", "female", "light", "no", "none", "looking down, eyes nearly closed, neutral mouth",
-                 other="hair falling over the forehead and one cheek, strong back light, soft focus")),
+                 other="hair falling over the forehead and one cheek, strong back light, soft focus"), set="extra",
+           note="refused by MeshEngine (EyeClosedOrHidden: the visible eye is shut, the other lies under "
+                "light-brown strands the skin model can't tell from skin): correct by today's limits, and the "
+                "user is told why"),
     Selfie("faceapi_eyes_down_hand_in_hair.jpg", "faceapi_sample2", (1311, 89, 1779, 675),
            "woman, right in sample2.jpg",
            attrs("20s", "female", "light-medium", "no", "none", "eyes lowered (half closed), lips closed",
@@ -318,13 +321,15 @@ SELFIES: list[Selfie] = [
     Selfie("einstein_neutral_moustache_grey.jpg", "einstein", None, "Albert Einstein (1879-1955)",
            attrs("~68", "male", "light (greyscale photo)", "no", "moustache", "neutral",
                  other="wild white hair; greyscale converted to 3-channel RGB"), set="extra", upscale=2.0,
-           note="256x256 greyscale PGM, upscaled 2x (Lanczos) so the face is ~150 px wide; R=G=B. Refused by "
-                "MeshEngine today (FaceCovered: the skin model finds no skin in a grey photo)"),
+           note="256x256 greyscale PGM, upscaled 2x (Lanczos) so the face is ~150 px wide; R=G=B. The first "
+                "MeshEngine refused it (FaceCovered: no skin chroma in a grey photo); accepted since the skin "
+                "model falls back to the face's own sample"),
     Selfie("curie_neutral_grey_old.jpg", "curie", None, "Marie Curie (1867-1934)",
            attrs("~50s", "female", "light (greyscale photo)", "no", "none", "neutral, closed mouth",
                  other="grey hair up; greyscale converted to 3-channel RGB"), set="extra", upscale=2.0,
-           note="256x256 greyscale PGM, upscaled 2x (Lanczos); R=G=B. Refused by MeshEngine today "
-                "(FaceCovered: the skin model finds no skin in a grey photo)"),
+           note="256x256 greyscale PGM, upscaled 2x (Lanczos); R=G=B. The first MeshEngine refused it "
+                "(FaceCovered: no skin chroma in a grey photo); accepted since the skin model falls back to the "
+                "face's own sample"),
     Selfie("obama_talking_mouth_open.jpg", "fr_obama2", (35, 117, 626, 884), "Barack Obama",
            attrs("~50", "male", "dark brown", "no", "none", "talking, mouth open mid-word",
                  other="head turned a little, microphone below the chin, flag behind"), set="extra",
@@ -332,22 +337,24 @@ SELFIES: list[Selfie] = [
     Selfie("luispedro_neutral_stubble_turned.jpg", "luispedro", None, "Luis Pedro Coelho (mahotas author)",
            attrs("~30", "male", "light-medium", "no", "light stubble", "neutral, gaze up and to the side",
                  other="head turned and tilted up, outdoor light"), set="extra", copy_verbatim=True,
-           note="refused by MeshEngine today (FaceTurnedAway, yaw ratio ~0.17 < 0.2): correct by today's limits"),
+           note="the first MeshEngine refused it (FaceTurnedAway, yaw ratio ~0.17 < 0.2); accepted since turned "
+                "selfies are made frontal (frontal.py, yaw limits 0.15-0.85)"),
     Selfie("faceapi_big_smile_teeth_blue_light.jpg", "faceapi_sample3", (958, 121, 1429, 710),
            "woman, middle of sample3.jpg",
            attrs("20s", "female", "light", "no", "none", "broad smile, teeth showing",
                  other="strong blue light on one side of the face"), set="extra",
-           note="refused by MeshEngine today (FaceCovered): a false refusal worth fixing"),
+           note="the first MeshEngine refused it (FaceCovered), a false refusal; accepted since"),
     Selfie("faceapi_big_smile_teeth_mixed_light.jpg", "faceapi_sample3", (1350, 215, 1803, 781),
            "woman, right in sample3.jpg",
            attrs("20s", "female", "light", "no", "none", "broad smile, teeth showing",
                  other="blue and orange mixed light, head turned a little"), set="extra",
-           note="refused by MeshEngine today (FaceCovered): a false refusal worth fixing"),
+           note="the first MeshEngine refused it (FaceCovered), a false refusal; accepted since"),
     Selfie("faceapi_smile_teeth_head_turned.jpg", "faceapi_sample6", (531, 250, 1035, 881),
            "woman, second from left in sample6.jpg",
            attrs("20s", "female", "light-medium", "no", "none", "smiling, teeth showing",
                  other="head turned and tilted (yaw ratio ~0.16)"), set="extra",
-           note="refused by MeshEngine today (FaceTurnedAway, yaw outside 0.2-0.8): correct by today's limits"),
+           note="the first MeshEngine refused it (FaceTurnedAway, yaw outside 0.2-0.8); accepted since turned "
+                "selfies are made frontal (frontal.py, yaw limits 0.15-0.85)"),
 ]
 
 
@@ -611,7 +618,7 @@ facial hair, expression), the source, the processing and what the checks found.
 
 `selfies/` is the set `benchmarks/quality.py` runs: each has exactly one face that
 `FaceAnalyzer().detect` finds, and passes `MeshEngine().prepare_source`. `selfies_extra/` is kept
-apart: a self-swap case, a second photo of one person, and photos the engine refuses today
+apart: a self-swap case, a second photo of one person, and photos the engine refuses (or once refused)
 (useful to test those refusals). JPEGs are written by OpenCV at quality {quality}; "copied" ones
 are the original bytes.
 

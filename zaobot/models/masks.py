@@ -29,7 +29,7 @@ class FrameMasks:
     core: np.ndarray  # where the user's skin tone applies fully; 0 at the seam, so the edge takes the scene's
     occluded: np.ndarray  # where the selfie's skin was hidden (hair): filled with the scene's skin, in the user's tone
     skin: np.ndarray | None = None  # `sharp` without eyes, brows and lips, where light is measured (halved() adds it)
-    front: np.ndarray | None = None  # the scene's own hands in front of the face: the scene shows there, untouched
+    front: np.ndarray | None = None  # the scene's hands and objects in front of the face: shown untouched
 
 
 def polygon_mask(shape: tuple[int, int], pts: np.ndarray, scale: float) -> np.ndarray:
@@ -67,6 +67,7 @@ def frame_masks(
     mouth_grow: float = 0.03,
     keep: np.ndarray | None = None,
     hands: np.ndarray | None = None,
+    objects: np.ndarray | None = None,
 ) -> FrameMasks:
     """Masks for the scene face at `points` (478, 2), in region pixels, built at `scale`.
 
@@ -74,7 +75,7 @@ def frame_masks(
     * The inner lips are always a hole, so the scene's teeth and tongue show.
     * `mouth_from_scene` (0-1) is how much of the whole mouth, lips included, comes from the
       scene: all of it when the selfie's mouth is open (its teeth would be stretched over the
-      actor's), and in the frames where the actor's mouth opens wider than the selfie's.
+      actor's), and in the frames where the actor's mouth opens much wider than the selfie's.
       The hole reaches `mouth_grow` face widths past the actor's lips: a laughing selfie's
       lips and teeth spill past its own lip landmarks, and must not be warped onto skin.
     * With `eyes_from_scene` (the selfie's eyes are not clearly open) the eyes do too.
@@ -82,6 +83,8 @@ def frame_masks(
       across the forehead is 0 there, so the scene's skin fills in, toned to the user's.
     * `hands` (k, 21, 2), region pixels: the scene's hands this frame. In front of the face
       they stay the scene's own, untoned; pasted over, they showed through as a ghost.
+    * `objects` (float32, `shape`): other things in front of the actor's face (a microphone,
+      occlusion.scene_objects), kept in front the same way.
     """
     f = face_px * scale
     oval = polygon_mask(shape, points[FACE_OVAL], scale)
@@ -103,9 +106,10 @@ def frame_masks(
     if keep is not None:
         sharp *= keep
         occluded = outer * (1.0 - keep)
-    front = None
-    if hands is not None:
-        front = hands_mask(hands, shape, scale)
+    front = None if hands is None else hands_mask(hands, shape, scale)
+    if objects is not None and objects.any():
+        front = objects if front is None else np.maximum(front, objects)
+    if front is not None:
         sharp = sharp * (1.0 - front)
     return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded, front=front)
 

@@ -31,7 +31,7 @@ from zaobot.models.engine import StageTimer
 from zaobot.models.frontal import frontalise
 from zaobot.models.landmarks import FaceAnalyzer, face_width
 from zaobot.models.masks import FrameMasks, frame_masks, halved
-from zaobot.models.occlusion import covered_share, keep_map, skin_probability
+from zaobot.models.occlusion import covered_share, keep_map, scene_objects, skin_probability
 from zaobot.models.selfie_face import locate_face, yaw
 from zaobot.models.shape import reshaped, resting_shape, shape_offsets
 from zaobot.models.tone import ToneDeltas, tone_deltas
@@ -43,7 +43,12 @@ SOURCE_FACE_MAX_PX = 512  # larger selfie faces are downscaled to this face widt
 EYES_OPEN_MIN = 0.2  # below this (a squint, a laugh) the scene's eyes are used
 MOUTH_OPEN_MIN = 0.08  # above this the selfie shows teeth: the scene's mouth is used
 MOUTH_SPILL = (0.03, 0.3)  # the scene's mouth reaches this far past its lips: base + share of the selfie's gap
-MOUTH_WIDER = (0.04, 0.12)  # the actor's mouth this much wider open than the selfie's: from none to all scene
+# The actor's mouth this much wider open than the selfie's (inner-lip gap / mouth width): from
+# none to all of the mouth, lips included, from the scene. Below it the user's own lips frame the
+# scene's teeth: talking (gaps to about 0.12) keeps them, which carries identity (dlib distance on
+# a closed-mouth selfie in the cued-speech scene 0.60 -> 0.58); a shout or a laugh, whose lips
+# would stretch, takes the actor's.
+MOUTH_WIDER = (0.12, 0.2)
 COVERED_MAX = 0.5  # more of the face than this is hair, hands or a mask: ask for another photo
 MAP_SIDE = 112  # the warp map and masks are built at about this many pixels on their long side
 SHARPEN = 0.3  # mild unsharp mask on the selfie: a warped face is softer than the scene's skin
@@ -204,14 +209,15 @@ def grid_roi(roi: tuple[int, int, int, int], frame_size: tuple[int, int]) -> tup
 
 
 def region_masks(points: np.ndarray, size: tuple[int, int], source: MeshSource,
-                 keep: np.ndarray | None = None, hands: np.ndarray | None = None) -> tuple[FrameMasks, float]:
+                 keep: np.ndarray | None = None, hands: np.ndarray | None = None,
+                 objects: np.ndarray | None = None) -> tuple[FrameMasks, float]:
     """The masks for a face region of `size` (W, H) with region landmarks `points` (and the scene's
-    hands there, if any), and their scale."""
+    hands and objects there, if any), and their scale."""
     shape, scale = reduced_shape(size)
     grow = MOUTH_SPILL[0] + (MOUTH_SPILL[1] * source.mouth_gap if source.mouth_open else 0.0)
     return frame_masks(points, shape, shape[1] / size[0], face_width(points),
                        mouth_from_scene=mouth_from_scene(points, source), mouth_grow=grow,
-                       eyes_from_scene=not source.eyes_open, keep=keep, hands=hands), scale
+                       eyes_from_scene=not source.eyes_open, keep=keep, hands=hands, objects=objects), scale
 
 
 def _apply_affine(affine: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -262,9 +268,10 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
         scene_roi = frame[y0:y1, x0:x1]
         keep = warped_small[..., 3].astype(np.float32) * (1.0 / 255.0)
         near = None if hands is None else hands - np.array([x0, y0], dtype=np.float32)
-        masks, _ = region_masks(pts, size, source, keep, near)
-        face_small = np.ascontiguousarray(warped_small[..., :3])
         scene_small = cv2.resize(scene_roi, small, interpolation=cv2.INTER_AREA)
+        objects = scene_objects(scene_small, ((pts + 0.5) * scale - 0.5).astype(np.float32))
+        masks, _ = region_masks(pts, size, source, keep, near, objects)
+        face_small = np.ascontiguousarray(warped_small[..., :3])
         smoothed = state.scene_mean if state is not None else None
         # Light and tone are low-frequency: they are worked out at half the masks' scale.
         halves = halved(masks, pts, shape[1] / size[0], face_px)
@@ -283,7 +290,7 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
         alpha = masks.sharp[..., None]
         small_tone = deltas.scene + alpha * (deltas.face - deltas.scene)
         if masks.front is not None:
-            small_tone *= (1.0 - masks.front)[..., None]  # the scene's hand keeps its own colour
+            small_tone *= (1.0 - masks.front)[..., None]  # the scene's hand or microphone keeps its own colour
         tone = cv2.resize(small_tone, size, interpolation=cv2.INTER_LINEAR)
         a = cv2.resize(masks.sharp, size, interpolation=cv2.INTER_LINEAR)
         mixed = cv2.blendLinear(cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB), scene_roi, a, 1.0 - a)

@@ -143,3 +143,39 @@ def covered_share(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None =
     if area.sum() == 0:
         return 1.0
     return float((skin[area] < 0.35).mean())
+
+
+SCENE_OBJECT_DARKNESS = 0.3  # scene pixels darker than this share of the actor's skin luma: an object
+SCENE_OBJECT_MIN = 0.06  # an object narrower than this share of the face (a glasses rim) is not one
+
+
+def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """float32 (h, w) in [0, 1]: dark objects in front of the actor's face (a headset microphone,
+    a pen), which must stay in front of the swapped face as the actor's hands do.
+
+    Pasted over, such an object showed through the face as a dark smear, and it darkened the
+    light fitted to the face. Found the way hair is on a selfie, with a stricter darkness (an
+    object is near-black next to skin; a beard's shadow is not) and only where it enters from
+    the face's edge: the actor's eyes, brows, nostrils and lips are excluded, and an opening of
+    SCENE_OBJECT_MIN face widths drops thin rims. rgb: the scene's face region at any scale;
+    points: the actor's landmarks in it."""
+    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    shape = _hw(rgb)
+    skin = skin_probability(rgb, points)
+    luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
+    reference = float(np.median(luma[_sample_mask(shape, points, face_px)]))
+    dark = (luma < SCENE_OBJECT_DARKNESS * reference) & (skin < 0.5)
+    oval = polygon_mask(shape, points[FACE_OVAL], 1.0) > 127
+    candidate = (oval & dark & ~_features(shape, points, max(1, int(0.03 * face_px)))).astype(np.uint8) * 255
+    k = max(3, int(SCENE_OBJECT_MIN * face_px) | 1)
+    candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    if not candidate.any():
+        return np.zeros(shape, np.float32)
+    r = max(2, int(0.04 * face_px))
+    inner = cv2.erode(oval.astype(np.uint8) * 255, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    count, labels = cv2.connectedComponents(candidate)
+    entering = np.unique(labels[(candidate > 0) & (inner < 128)])
+    found = np.isin(labels, entering[entering > 0]).astype(np.uint8) * 255
+    grow = max(1, int(0.02 * face_px))  # the object's soft, blurred edge
+    found = cv2.dilate(found, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    return cv2.GaussianBlur(found, (0, 0), sigmaX=max(0.8, 0.01 * face_px)).astype(np.float32) / 255.0
