@@ -161,14 +161,18 @@ def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     points: the actor's landmarks in it."""
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
     shape = _hw(rgb)
-    skin = skin_probability(rgb, points)
     luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
     reference = float(np.median(luma[_sample_mask(shape, points, face_px)]))
-    dark = (luma < SCENE_OBJECT_DARKNESS * reference) & (skin < 0.5)
     oval = polygon_mask(shape, points[FACE_OVAL], 1.0) > 127
-    candidate = (oval & dark & ~_features(shape, points, max(1, int(0.03 * face_px)))).astype(np.uint8) * 255
     k = max(3, int(SCENE_OBJECT_MIN * face_px) | 1)
-    candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    dark = ((luma < SCENE_OBJECT_DARKNESS * reference) & oval).astype(np.uint8) * 255
+    candidate = cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel)
+    if not candidate.any():  # most frames: pupils, nostrils and brows are thinner than an object
+        return np.zeros(shape, np.float32)
+    own = _features(shape, points, max(1, int(0.03 * face_px))) | (skin_probability(rgb, points) >= 0.5)
+    candidate[own] = 0
+    candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, kernel)
     if not candidate.any():
         return np.zeros(shape, np.float32)
     r = max(2, int(0.04 * face_px))
