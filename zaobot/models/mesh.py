@@ -41,7 +41,11 @@ from zaobot.models.warp import fit_affine, rasterise, upsample_maps
 
 SOURCE_FACE_MAX_PX = 512  # larger selfie faces are downscaled to this face width
 EYES_OPEN_MIN = 0.2  # below this (a squint, a laugh) the scene's eyes are used
-MOUTH_OPEN_MIN = 0.08  # above this the selfie shows teeth: the scene's mouth is used
+# Above this inner-lip gap / mouth width the selfie's mouth is open wide enough for its teeth and
+# lips to spill past the mesh's lip line (a laugh): the scene's whole mouth is used. Parted lips
+# below it (0.12 on the set's soft smile) keep the user's own lips around the scene's teeth: the
+# inner-lip hole already covers what shows between them.
+MOUTH_OPEN_MIN = 0.14
 MOUTH_SPILL = (0.03, 0.3)  # the scene's mouth reaches this far past its lips: base + share of the selfie's gap
 # The actor's mouth this much wider open than the selfie's (inner-lip gap / mouth width): from
 # none to all of the mouth, lips included, from the scene. Below it the user's own lips frame the
