@@ -147,11 +147,12 @@ def covered_share(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None =
 
 SCENE_OBJECT_DARKNESS = 0.3  # scene pixels darker than this share of the actor's skin luma: an object
 SCENE_OBJECT_MIN = 0.06  # an object narrower than this share of the face (a glasses rim) is not one
+EYE_LINE = np.array([145, 374], dtype=np.int32)  # the lower lids' middles: objects are looked for below them
 
 
 def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """float32 (h, w) in [0, 1]: dark objects in front of the actor's face (a headset microphone,
-    a pen), which must stay in front of the swapped face as the actor's hands do.
+    """float32 (h, w) in [0, 1]: dark objects in front of the actor's face below the eyes (a
+    headset microphone, a pen), which must stay in front of the swapped face as the actor's hands do.
 
     Pasted over, such an object showed through the face as a dark smear, and it darkened the
     light fitted to the face. Found the way hair is on a selfie, with a stricter darkness (an
@@ -166,20 +167,30 @@ def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     oval = polygon_mask(shape, points[FACE_OVAL], 1.0) > 127
     k = max(3, int(SCENE_OBJECT_MIN * face_px) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    dark = ((luma < SCENE_OBJECT_DARKNESS * reference) & oval).astype(np.uint8) * 255
-    candidate = cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel)
-    if not candidate.any():  # most frames: pupils, nostrils and brows are thinner than an object
+    # Below the eyes: a microphone, a pen, a cup. Above them, dark pixels at the edge are the
+    # actor's own hair, which the scene shows around the face anyway.
+    below = np.arange(shape[0])[:, None] > float(points[EYE_LINE, 1].max())
+    dark = ((luma < SCENE_OBJECT_DARKNESS * reference) & oval & below).astype(np.uint8) * 255
+    r = max(2, int(0.04 * face_px))
+    ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    inner = cv2.erode(oval.astype(np.uint8) * 255, ring)
+    found = _entering(cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel), inner)
+    if not found.any():  # most frames: pupils, nostrils and brows are thinner than an object, or inside
         return np.zeros(shape, np.float32)
     own = _features(shape, points, max(1, int(0.03 * face_px))) | (skin_probability(rgb, points) >= 0.5)
-    candidate[own] = 0
-    candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, kernel)
-    if not candidate.any():
+    found[own] = 0
+    found = _entering(cv2.morphologyEx(found, cv2.MORPH_OPEN, kernel), inner)
+    if not found.any():
         return np.zeros(shape, np.float32)
-    r = max(2, int(0.04 * face_px))
-    inner = cv2.erode(oval.astype(np.uint8) * 255, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    count, labels = cv2.connectedComponents(candidate)
-    entering = np.unique(labels[(candidate > 0) & (inner < 128)])
-    found = np.isin(labels, entering[entering > 0]).astype(np.uint8) * 255
     grow = max(1, int(0.02 * face_px))  # the object's soft, blurred edge
     found = cv2.dilate(found, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     return cv2.GaussianBlur(found, (0, 0), sigmaX=max(0.8, 0.01 * face_px)).astype(np.float32) / 255.0
+
+
+def _entering(candidate: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """uint8: the parts of `candidate` that reach the face's edge (outside `inner`)."""
+    if not candidate.any():
+        return candidate
+    _, labels = cv2.connectedComponents(candidate)
+    entering = np.unique(labels[(candidate > 0) & (inner < 128)])
+    return np.isin(labels, entering[entering > 0]).astype(np.uint8) * 255
