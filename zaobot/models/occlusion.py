@@ -20,7 +20,17 @@ import cv2
 import numpy as np
 
 from zaobot.models.masks import polygon_mask
-from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_BROW, LEFT_EYE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE
+from zaobot.models.topology import (
+    FACE_OVAL,
+    INNER_LIPS,
+    LEFT_BROW,
+    LEFT_EYE,
+    LEFT_EYE_LIDS,
+    OUTER_LIPS,
+    RIGHT_BROW,
+    RIGHT_EYE,
+    RIGHT_EYE_LIDS,
+)
 
 HAIR_DARKNESS = 0.45  # face pixels darker than this share of the sampled skin's luma are hair
 HAIR_MAX_CHROMA = 14.0  # non-skin pixels with less chroma than this (YCrCb) are grey or white hair
@@ -125,9 +135,7 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     candidate = (zone & (((skin < 0.35) & greyish) | dark)).astype(np.uint8) * 255
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks are pores
-    count, labels = cv2.connectedComponents(candidate)
-    entering = np.unique(labels[edge & (candidate > 0)])
-    occluder = (np.isin(labels, entering[entering > 0])).astype(np.uint8) * 255
+    occluder = entering(candidate, edge)
     grow = max(1, int(0.03 * face_px))  # strands' soft, thin ends reach past what the threshold finds
     occluder = cv2.dilate(occluder, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     soft = cv2.GaussianBlur(occluder, (0, 0), sigmaX=max(1.0, 0.012 * face_px)).astype(np.float32) / 255.0
@@ -147,7 +155,7 @@ def covered_share(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None =
 
 SCENE_OBJECT_DARKNESS = 0.3  # scene pixels darker than this share of the actor's skin luma: an object
 SCENE_OBJECT_MIN = 0.06  # an object narrower than this share of the face (a glasses rim) is not one
-EYE_LINE = np.array([145, 374], dtype=np.int32)  # the lower lids' middles: objects are looked for below them
+EYE_LINE = np.array([RIGHT_EYE_LIDS[1], LEFT_EYE_LIDS[1]], dtype=np.int32)  # lower lids: objects are below them
 
 
 def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -173,13 +181,13 @@ def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     dark = ((luma < SCENE_OBJECT_DARKNESS * reference) & oval & below).astype(np.uint8) * 255
     r = max(2, int(0.04 * face_px))
     ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    inner = cv2.erode(oval.astype(np.uint8) * 255, ring)
-    found = _entering(cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel), inner)
+    edge = cv2.erode(oval.astype(np.uint8) * 255, ring) < 128
+    found = entering(cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel), edge)
     if not found.any():  # most frames: pupils, nostrils and brows are thinner than an object, or inside
         return np.zeros(shape, np.float32)
     own = _features(shape, points, max(1, int(0.03 * face_px))) | (skin_probability(rgb, points) >= 0.5)
     found[own] = 0
-    found = _entering(cv2.morphologyEx(found, cv2.MORPH_OPEN, kernel), inner)
+    found = entering(cv2.morphologyEx(found, cv2.MORPH_OPEN, kernel), edge)
     if not found.any():
         return np.zeros(shape, np.float32)
     grow = max(1, int(0.02 * face_px))  # the object's soft, blurred edge
@@ -187,10 +195,11 @@ def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(found, (0, 0), sigmaX=max(0.8, 0.01 * face_px)).astype(np.float32) / 255.0
 
 
-def _entering(candidate: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """uint8: the parts of `candidate` that reach the face's edge (outside `inner`)."""
+def entering(candidate: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """uint8 (h, w): the connected parts of `candidate` (uint8) that reach `edge` (bool). Hair and
+    objects in front of a face come in from its edge; a mole, a shadow or glasses inside it don't."""
     if not candidate.any():
         return candidate
     _, labels = cv2.connectedComponents(candidate)
-    entering = np.unique(labels[(candidate > 0) & (inner < 128)])
-    return np.isin(labels, entering[entering > 0]).astype(np.uint8) * 255
+    reaching = np.unique(labels[edge & (candidate > 0)])
+    return np.isin(labels, reaching[reaching > 0]).astype(np.uint8) * 255
