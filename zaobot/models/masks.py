@@ -18,6 +18,10 @@ FEATHER = 0.04  # the outer edge's soft width, a share of the face width: sharpe
 CORE_INSET = 0.10  # the user's own tone applies fully this far inside the edge ...
 CORE_SOFT = 0.06  # ... fading over this width towards the scene's tone at the edge
 FEATURE_MARGIN = 0.06  # eyes, brows and lips grown by this share of the face width count as "not skin"
+# Within this share of the face width around the actor's eyes, skin the selfie's hair hid is the
+# user's own (occlusion.skin_fill), not the scene's: the scene's carries the actor's glasses rims
+# and eye corners, which showed as doubled features (a ring round each eye on the quality set).
+EYES_OWN_SKIN = 0.22
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ def frame_masks(
       lips and teeth spill past its own lip landmarks, and must not be warped onto skin.
     * With `eyes_from_scene` (the selfie's eyes are not clearly open) the eyes do too.
     * `keep` (float32, `shape`) is the selfie's occluder map warped to the scene: hair
-      across the forehead is 0 there, so the scene's skin fills in, toned to the user's.
+      across the forehead is 0 there, so the scene's skin fills in, toned to the user's;
+      round the eyes (EYES_OWN_SKIN) the selfie's own filled-in skin shows instead.
     * `hands` (k, 21, 2), region pixels: the scene's hands this frame. In front of the face
       they stay the scene's own, untoned; pasted over, they showed through as a ghost.
     * `objects` (float32, `shape`): other things in front of the actor's face (a microphone,
@@ -93,17 +98,20 @@ def frame_masks(
     core = soft_region(oval, -CORE_INSET * f, CORE_SOFT * f)
 
     holes = np.zeros_like(outer)
+    eyes = np.maximum(polygon_mask(shape, points[RIGHT_EYE], scale), polygon_mask(shape, points[LEFT_EYE], scale))
     lips = polygon_mask(shape, points[INNER_LIPS], scale)
     holes = np.maximum(holes, soft_region(lips, 0, max(0.6, 0.006 * f)))
     if mouth_from_scene > 0.0:
         mouth = polygon_mask(shape, points[OUTER_LIPS], scale)
         holes = np.maximum(holes, mouth_from_scene * soft_region(mouth, mouth_grow * f, 0.025 * f))
     if eyes_from_scene:
-        eyes = np.maximum(polygon_mask(shape, points[RIGHT_EYE], scale), polygon_mask(shape, points[LEFT_EYE], scale))
         holes = np.maximum(holes, soft_region(eyes, 0.035 * f, 0.02 * f))
     sharp = outer * (1.0 - holes)
     occluded = np.zeros_like(outer)
-    if keep is not None:
+    if keep is not None and float(keep.min()) < 0.99:
+        # A ramp on the distance to the eyes: a dilation by a 45 px ellipse and a blur cost 1.3 ms a frame, this 0.1.
+        distance = cv2.distanceTransform(255 - eyes, cv2.DIST_L2, 3)
+        keep = np.maximum(keep, np.clip((EYES_OWN_SKIN * f - distance) / (0.06 * f), 0.0, 1.0))
         sharp *= keep
         occluded = outer * (1.0 - keep)
     front = None if hands is None else hands_mask(hands, shape, scale)

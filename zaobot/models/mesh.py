@@ -13,7 +13,9 @@ benchmarks/quality.py):
   the actor's expression, the user's eye spacing, nose and brows.
 * An open mouth in the selfie (teeth) would be stretched over the actor's mouth, and
   half-closed eyes smear into dark smudges: those come from the scene instead.
-* Hair falling over the selfie's face is kept out of the texture (occlusion.py).
+* Hair falling over the selfie's face is kept out of the texture (occlusion.py): the scene's
+  skin fills in, except round the eyes, where the user's own skin does (the scene's would
+  bring the actor's glasses rims and eye corners).
 * The scene's light replaces the selfie's, the user's skin tone stays (tone.py).
 * The seam is a two-band blend: the scene's low band at the edge, a sharp edge for detail.
 """
@@ -31,7 +33,7 @@ from zaobot.models.engine import StageTimer
 from zaobot.models.frontal import frontalise
 from zaobot.models.landmarks import FaceAnalyzer, face_width
 from zaobot.models.masks import FrameMasks, frame_masks, halved
-from zaobot.models.occlusion import covered_share, keep_map, scene_objects, skin_probability
+from zaobot.models.occlusion import covered_share, keep_map, scene_objects, skin_fill, skin_probability
 from zaobot.models.selfie_face import locate_face, yaw
 from zaobot.models.shape import reshaped, resting_shape, shape_offsets
 from zaobot.models.tone import ToneDeltas, tone_deltas
@@ -122,6 +124,7 @@ def build_source(rgb: np.ndarray, points: np.ndarray) -> MeshSource:
     if covered > COVERED_MAX:
         raise FaceCovered()
     keep = keep_map(crop, pts, skin)
+    crop = skin_fill(crop, pts, keep, skin)
     eyes_open, gap = eye_openness(pts) >= EYES_OPEN_MIN, mouth_gap(pts)
     rgba, pts = frontalise(np.dstack([crop, np.round(keep * 255).astype(np.uint8)]), pts, yaw(pts))
     sharp = _sharpen(np.ascontiguousarray(rgba[..., :3]), max(0.8, face_width(pts) / 256), SHARPEN)

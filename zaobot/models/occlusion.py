@@ -142,6 +142,29 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     return 1.0 - soft
 
 
+SKIN_FILL_SIGMA = 0.08  # the user's skin under their hair is estimated from skin this far around (face widths)
+
+
+def skin_fill(rgb: np.ndarray, points: np.ndarray, keep: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """uint8 (h, w, 3): `rgb` with what `keep_map` marks as hair replaced by the user's own skin
+    nearby (its local mean, eyes, brows and lips left out).
+
+    Two uses: the soft edge of the hair mask then fades into skin, not into the strand it
+    hides, and near the eyes that skin shows instead of the scene's (masks.frame_masks),
+    where the scene's would bring the actor's glasses rims and eye corners in. A smooth mean,
+    not an inpaint: propagating from the boundary dragged eyeliner and shadow in as smudges."""
+    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    if float(keep.min()) >= 0.99:
+        return rgb
+    own = _features(_hw(keep), points, max(1, int(0.04 * face_px)))
+    weights = (keep * (skin > 0.5) * ~own).astype(np.float32)
+    sigma = SKIN_FILL_SIGMA * face_px
+    mean = cv2.GaussianBlur(rgb.astype(np.float32) * weights[..., None], (0, 0), sigma)
+    mean /= np.maximum(cv2.GaussianBlur(weights, (0, 0), sigma), 1e-3)[..., None]
+    k = keep[..., None]
+    return np.clip(rgb * k + mean * (1.0 - k), 0, 255).astype(np.uint8)
+
+
 def covered_share(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None) -> float:
     """Share of the face oval, outside eyes, brows and lips, that is unlike the person's cheeks."""
     skin = skin_probability(rgb, points) if skin is None else skin
