@@ -89,3 +89,17 @@ def test_actors_glasses_do_not_show_round_the_users_eyes(selfie, monkeypatch):
 
     assert max(rims_shown(masks.EYES_OWN_SKIN)) < 0.25  # measured 0.15-0.18
     assert min(rims_shown(0.0)) > 0.3  # the scene's skin, rims included: 0.38-0.41
+
+
+def test_fill_far_from_any_skin_is_the_faces_skin_colour(selfie):
+    """A fringe down to the eyes leaves skin only low on the face: the fill far from it must still be
+    skin-coloured, not black (a local mean over nothing), and a face with no skin seen is left as is."""
+    rgb, points = selfie
+    skin = skin_probability(rgb, points)
+    keep = np.ones(rgb.shape[:2], np.float32)
+    keep[: int(points[6, 1])] = 0.0  # everything above the nose bridge hidden
+    filled = skin_fill(rgb, points, keep, skin)
+    cheeks = np.array([rgb[int(points[i, 1]), int(points[i, 0])] for i in (205, 425)], np.float32).mean(axis=0)
+    top = filled[: int(points[10, 1])].reshape(-1, 3).astype(np.float32)
+    assert np.abs(np.median(top, axis=0) - cheeks).max() < 40
+    assert np.array_equal(skin_fill(rgb, points, np.zeros_like(keep), skin), rgb)

@@ -158,9 +158,16 @@ def skin_fill(rgb: np.ndarray, points: np.ndarray, keep: np.ndarray, skin: np.nd
         return rgb
     own = _features(_hw(keep), points, max(1, int(0.04 * face_px)))
     weights = (keep * (skin > 0.5) * ~own).astype(np.float32)
+    total = float(weights.sum())
+    if total < 1.0:  # no skin seen at all: nothing to fill from (the alpha still hides the hair)
+        return rgb
     sigma = SKIN_FILL_SIGMA * face_px
-    mean = cv2.GaussianBlur(rgb.astype(np.float32) * weights[..., None], (0, 0), sigma)
-    mean /= np.maximum(cv2.GaussianBlur(weights, (0, 0), sigma), 1e-3)[..., None]
+    colour = rgb.astype(np.float32)
+    overall = (colour * weights[..., None]).reshape(-1, 3).sum(axis=0) / total
+    # Far from any skin the local mean has nothing to average: it leans on the face's overall skin colour.
+    lean = 1e-2
+    mean = cv2.GaussianBlur(colour * weights[..., None], (0, 0), sigma) + lean * overall
+    mean /= (cv2.GaussianBlur(weights, (0, 0), sigma) + lean)[..., None]
     k = keep[..., None]
     return np.clip(rgb * k + mean * (1.0 - k), 0, 255).astype(np.uint8)
 
