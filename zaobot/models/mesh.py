@@ -12,7 +12,9 @@ benchmarks/quality.py):
 * The warp's target is the actor's landmarks moved to the user's proportions (shape.py):
   the actor's expression, the user's eye spacing, nose and brows.
 * An open mouth in the selfie (teeth) would be stretched over the actor's mouth, and
-  half-closed eyes smear into dark smudges: those come from the scene instead.
+  half-closed eyes smear into dark smudges: those come from the scene instead. On a big
+  laugh the mesh leaves the lower lip outside its lip line; found by colour, it is kept
+  out of the texture like hair (occlusion.lips_outside).
 * Hair falling over the selfie's face is kept out of the texture (occlusion.py): the scene's
   skin fills in, except round the eyes, where the user's own skin does (the scene's would
   bring the actor's glasses rims and eye corners).
@@ -33,7 +35,7 @@ from zaobot.models.engine import StageTimer
 from zaobot.models.frontal import frontalise
 from zaobot.models.landmarks import FaceAnalyzer, face_width
 from zaobot.models.masks import FrameMasks, frame_masks, halved
-from zaobot.models.occlusion import covered_share, keep_map, scene_objects, skin_fill, skin_probability
+from zaobot.models.occlusion import covered_share, keep_map, lips_outside, scene_objects, skin_fill, skin_probability
 from zaobot.models.selfie_face import locate_face, yaw
 from zaobot.models.shape import reshaped, resting_shape, shape_offsets
 from zaobot.models.tone import ToneDeltas, tone_deltas
@@ -48,7 +50,11 @@ EYES_OPEN_MIN = 0.2  # below this (a squint, a laugh) the scene's eyes are used
 # below it (0.12 on the set's soft smile) keep the user's own lips around the scene's teeth: the
 # inner-lip hole already covers what shows between them.
 MOUTH_OPEN_MIN = 0.14
-MOUTH_SPILL = (0.03, 0.3)  # the scene's mouth reaches this far past its lips: base + share of the selfie's gap
+# The scene's mouth reaches this far past its lips: base + share of the selfie's gap. A laughing
+# selfie's lips that its mesh leaves outside the lip line are kept out of the texture instead
+# (occlusion.lips_outside), so the margin is small: at 0.3 of the gap it covered so much of the
+# user's face that the laughing selfie was the set's worst identity pair (0.607; now 0.576).
+MOUTH_SPILL = (0.03, 0.1)
 # The actor's mouth this much wider open than the selfie's (inner-lip gap / mouth width): from
 # none to all of the mouth, lips included, from the scene. Below it the user's own lips frame the
 # scene's teeth: talking (gaps to about 0.12) keeps them, which carries identity (dlib distance on
@@ -123,9 +129,11 @@ def build_source(rgb: np.ndarray, points: np.ndarray) -> MeshSource:
     covered = covered_share(crop, pts, skin)
     if covered > COVERED_MAX:
         raise FaceCovered()
-    keep = keep_map(crop, pts, skin)
-    crop = skin_fill(crop, pts, keep, skin)
     eyes_open, gap = eye_openness(pts) >= EYES_OPEN_MIN, mouth_gap(pts)
+    keep = keep_map(crop, pts, skin)
+    if gap > MOUTH_OPEN_MIN:  # lips and teeth the mesh left outside its lip line stay out of the texture
+        keep = np.minimum(keep, 1.0 - lips_outside(crop, pts))
+    crop = skin_fill(crop, pts, keep, skin)
     rgba, pts = frontalise(np.dstack([crop, np.round(keep * 255).astype(np.uint8)]), pts, yaw(pts))
     sharp = _sharpen(np.ascontiguousarray(rgba[..., :3]), max(0.8, face_width(pts) / 256), SHARPEN)
     rgba = np.dstack([sharp, rgba[..., 3]])

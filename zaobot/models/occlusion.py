@@ -233,3 +233,38 @@ def entering(candidate: np.ndarray, edge: np.ndarray) -> np.ndarray:
     _, labels = cv2.connectedComponents(candidate)
     reaching = np.unique(labels[edge & (candidate > 0)])
     return np.isin(labels, reaching[reaching > 0]).astype(np.uint8) * 255
+
+
+LIPS_REACH = 0.12  # the selfie's lips and teeth are looked for this far (face widths) past its mesh's lip line
+
+
+def lips_outside(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """float32 (h, w) in [0, 1]: the selfie's lips and teeth that lie outside its mesh's outer lip line.
+
+    On a big laugh the mesh puts the lower lip's outer contour on the lower teeth: the lower lip
+    is left outside the polygon and would be warped onto the actor's chin (a doubled lip line).
+    Found by colour next to the mouth: redder than the person's skin (half-way to the lips' own
+    a*), or teeth (lighter, greyer), or the dark mouth, connected to the mesh's lips."""
+    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    shape = _hw(rgb)
+    lab = cv2.cvtColor(cv2.GaussianBlur(rgb, (0, 0), max(0.8, 0.006 * face_px)).astype(np.float32) / 255.0,
+                       cv2.COLOR_RGB2LAB)
+    sample = _sample_mask(shape, points, face_px)
+    ref = np.median(lab[sample], axis=0)
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    lips = polygon_mask(shape, points[OUTER_LIPS], 1.0) > 127
+    lips_a = float(np.percentile(lab[..., 1][lips], 80))  # teeth inside the polygon pull the median down
+    redder = lab[..., 1] > ref[1] + max(4.0, 0.5 * (lips_a - ref[1]))
+    teeth = (lab[..., 0] > ref[0] + 5.0) & (chroma < 0.6 * float(np.median(chroma[sample])))
+    dark = lab[..., 0] < 0.5 * ref[0]
+    r = max(1, int(LIPS_REACH * face_px))
+    near = cv2.dilate(lips.astype(np.uint8) * 255, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 127
+    near &= np.arange(shape[0])[:, None] > float(points[2, 1])  # below the nose
+    candidate = ((near & (redder | teeth | dark)) | lips).astype(np.uint8) * 255
+    k = max(3, int(0.015 * face_px) | 1)
+    candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+    found = entering(candidate, lips)
+    found[lips] = 0
+    grow = max(1, int(0.015 * face_px))
+    found = cv2.dilate(found, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+    return cv2.GaussianBlur(found, (0, 0), sigmaX=max(1.0, 0.01 * face_px)).astype(np.float32) / 255.0
