@@ -87,3 +87,24 @@ def test_laughing_lower_lip_is_not_pasted_on_the_chin(laughing, monkeypatch):
     # Measured: with the map the band is less red than her cheeks (-5.1); without, her lower lip shows (+6.3).
     assert with_map < 0.0
     assert without > 3.0
+
+
+def test_a_beard_round_the_laughing_mouth_stays_the_users(laughing):
+    """Only lip-red and, just past the line, teeth count: a dark moustache or a white beard next to an
+    open mouth is the user's, and must stay in the texture."""
+    rgb, points = laughing
+    width = face_width(points)
+    lips = polygon_mask(rgb.shape[:2], points[OUTER_LIPS], 1.0)
+    distance = cv2.distanceTransform(255 - lips, cv2.DIST_L2, 3)
+    rows = np.arange(rgb.shape[0])[:, None]
+    above, below = rows < points[OUTER_LIPS, 1].mean() - 0.03 * width, rows > points[OUTER_LIPS, 1].mean() + 0.03 * width
+    moustache = (distance > 0.01 * width) & (distance < 0.07 * width) & above
+    beard = (distance > 0.01 * width) & (distance < 0.15 * width) & below
+    bearded = rgb.copy()
+    bearded[moustache] = (45, 32, 26)  # dark brown
+    bearded[beard] = (215, 212, 208)  # white, touching the lower lip
+    found = occlusion.lips_outside(bearded, points) > 0.5
+    beyond_teeth = beard & (distance > 0.07 * width)  # just past the line, white may be teeth
+    assert moustache.sum() > 200 and beyond_teeth.sum() > 200
+    assert (found & moustache).sum() < 0.05 * moustache.sum()
+    assert (found & beyond_teeth).sum() < 0.05 * beyond_teeth.sum()

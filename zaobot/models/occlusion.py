@@ -235,7 +235,8 @@ def entering(candidate: np.ndarray, edge: np.ndarray) -> np.ndarray:
     return np.isin(labels, reaching[reaching > 0]).astype(np.uint8) * 255
 
 
-LIPS_REACH = 0.12  # the selfie's lips and teeth are looked for this far (face widths) past its mesh's lip line
+LIPS_REACH = 0.12  # the selfie's lips are looked for this far (face widths) past its mesh's lip line ...
+TEETH_REACH = 0.04  # ... and its teeth this far
 
 
 def lips_outside(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -244,7 +245,7 @@ def lips_outside(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     On a big laugh the mesh puts the lower lip's outer contour on the lower teeth: the lower lip
     is left outside the polygon and would be warped onto the actor's chin (a doubled lip line).
     Found by colour next to the mouth: redder than the person's skin (half-way to the lips' own
-    a*), or teeth (lighter, greyer), or the dark mouth, connected to the mesh's lips."""
+    a*), or teeth (lighter, greyer) just past the line, connected to the mesh's lips."""
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
     shape = _hw(rgb)
     lab = cv2.cvtColor(cv2.GaussianBlur(rgb, (0, 0), max(0.8, 0.006 * face_px)).astype(np.float32) / 255.0,
@@ -256,11 +257,12 @@ def lips_outside(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     lips_a = float(np.percentile(lab[..., 1][lips], 80))  # teeth inside the polygon pull the median down
     redder = lab[..., 1] > ref[1] + max(4.0, 0.5 * (lips_a - ref[1]))
     teeth = (lab[..., 0] > ref[0] + 5.0) & (chroma < 0.6 * float(np.median(chroma[sample])))
-    dark = lab[..., 0] < 0.5 * ref[0]
-    r = max(1, int(LIPS_REACH * face_px))
-    near = cv2.dilate(lips.astype(np.uint8) * 255, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 127
-    near &= np.arange(shape[0])[:, None] > float(points[2, 1])  # below the nose
-    candidate = ((near & (redder | teeth | dark)) | lips).astype(np.uint8) * 255
+    # Lips reach LIPS_REACH past the line, teeth only TEETH_REACH: further out, light and grey is a
+    # white beard, and the user's beard stays. (Darkness is no cue at all: a moustache is dark.)
+    distance = cv2.distanceTransform(np.where(lips, 0, 255).astype(np.uint8), cv2.DIST_L2, 3)
+    below_nose = np.arange(shape[0])[:, None] > float(points[2, 1])
+    found_by = (redder & (distance < LIPS_REACH * face_px)) | (teeth & (distance < TEETH_REACH * face_px))
+    candidate = ((below_nose & found_by) | lips).astype(np.uint8) * 255
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
     found = entering(candidate, lips)
