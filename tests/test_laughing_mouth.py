@@ -97,7 +97,8 @@ def test_a_beard_round_the_laughing_mouth_stays_the_users(laughing):
     lips = polygon_mask(rgb.shape[:2], points[OUTER_LIPS], 1.0)
     distance = cv2.distanceTransform(255 - lips, cv2.DIST_L2, 3)
     rows = np.arange(rgb.shape[0])[:, None]
-    above, below = rows < points[OUTER_LIPS, 1].mean() - 0.03 * width, rows > points[OUTER_LIPS, 1].mean() + 0.03 * width
+    centre = float(points[OUTER_LIPS, 1].mean())
+    above, below = rows < centre - 0.03 * width, rows > centre + 0.03 * width
     moustache = (distance > 0.01 * width) & (distance < 0.07 * width) & above
     beard = (distance > 0.01 * width) & (distance < 0.15 * width) & below
     bearded = rgb.copy()
