@@ -42,11 +42,11 @@ def test_lower_lip_outside_the_mesh_is_found(laughing):
     rgb, points = laughing
     found = occlusion.lips_outside(rgb, points) > 0.5
     lips = polygon_mask(rgb.shape[:2], points[OUTER_LIPS], 1.0) > 127
-    assert found.sum() > 0.5 * lips.sum()  # her lower lip (and its soft edge): 0.9 of the polygon's area
+    assert found.sum() > 0.5 * lips.sum()  # her lower lip (and its soft edge): 0.86 of the polygon's area
     ys = np.nonzero(found)[0]
     assert np.median(ys) > points[OUTER_LIPS, 1].mean()  # below the mouth, where the lower lip is
 
-    obama, obama_points = landmarks_of("obama_smile_teeth_dark_skin")  # the mesh fits his lips: a thin rim (0.13)
+    obama, obama_points = landmarks_of("obama_smile_teeth_dark_skin")  # the mesh fits his lips: a thin rim (0.12)
     obama_lips = polygon_mask(obama.shape[:2], obama_points[OUTER_LIPS], 1.0) > 127
     assert (occlusion.lips_outside(obama, obama_points) > 0.5).sum() < 0.3 * obama_lips.sum()
 
@@ -84,7 +84,7 @@ def test_laughing_lower_lip_is_not_pasted_on_the_chin(laughing, monkeypatch):
     with_map = red(mesh.build_source(*laughing))
     monkeypatch.setattr(mesh, "lips_outside", lambda rgb, points: np.zeros(rgb.shape[:2], np.float32))
     without = red(mesh.build_source(*laughing))
-    # Measured: with the map the band is less red than her cheeks (-5.1); without, her lower lip shows (+6.3).
+    # Measured: with the map the band is less red than her cheeks (-5.4); without, her lower lip shows (+6.3).
     assert with_map < 0.0
     assert without > 3.0
 
