@@ -98,7 +98,9 @@ def frame_masks(
     core = soft_region(oval, -CORE_INSET * f, CORE_SOFT * f)
 
     holes = np.zeros_like(outer)
-    eyes = np.maximum(polygon_mask(shape, points[RIGHT_EYE], scale), polygon_mask(shape, points[LEFT_EYE], scale))
+    hair = keep is not None and float(keep.min()) < 0.99
+    if eyes_from_scene or hair:
+        eyes = np.maximum(polygon_mask(shape, points[RIGHT_EYE], scale), polygon_mask(shape, points[LEFT_EYE], scale))
     lips = polygon_mask(shape, points[INNER_LIPS], scale)
     holes = np.maximum(holes, soft_region(lips, 0, max(0.6, 0.006 * f)))
     if mouth_from_scene > 0.0:
@@ -108,7 +110,7 @@ def frame_masks(
         holes = np.maximum(holes, soft_region(eyes, 0.035 * f, 0.02 * f))
     sharp = outer * (1.0 - holes)
     occluded = np.zeros_like(outer)
-    if keep is not None and float(keep.min()) < 0.99:
+    if hair and keep is not None:
         # A ramp on the distance to the eyes: a dilation by a 45 px ellipse and a blur cost 1.3 ms a frame, this 0.1.
         distance = cv2.distanceTransform(255 - eyes, cv2.DIST_L2, 3)
         keep = np.maximum(keep, np.clip((EYES_OWN_SKIN * f - distance) / (0.06 * f), 0.0, 1.0))

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from zaobot.models.masks import polygon_mask
+from zaobot.models.tone import to_lab
 from zaobot.models.topology import (
     FACE_OVAL,
     INNER_LIPS,
@@ -248,8 +249,7 @@ def lips_outside(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     a*), or teeth (lighter, greyer) just past the line, connected to the mesh's lips."""
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
     shape = _hw(rgb)
-    lab = cv2.cvtColor(cv2.GaussianBlur(rgb, (0, 0), max(0.8, 0.006 * face_px)).astype(np.float32) / 255.0,
-                       cv2.COLOR_RGB2LAB)
+    lab = to_lab(cv2.GaussianBlur(rgb, (0, 0), max(0.8, 0.006 * face_px)))
     sample = _sample_mask(shape, points, face_px)
     ref = np.median(lab[sample], axis=0)
     chroma = np.hypot(lab[..., 1], lab[..., 2])
