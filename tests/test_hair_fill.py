@@ -8,8 +8,6 @@ ring showed round each of her eyes. The control render (the old fill) shows the 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -18,21 +16,20 @@ from zaobot.media.scenes import Scene
 from zaobot.media.video import read_frames
 from zaobot.models import masks
 from zaobot.models.engine import NullTimer
-from zaobot.models.landmarks import FaceAnalyzer, face_width
+from zaobot.models.landmarks import face_width
 from zaobot.models.mesh import build_source, swap_face
 from zaobot.models.occlusion import _sample_mask, keep_map, skin_fill, skin_probability
 from zaobot.models.topology import FACE_OVAL, LEFT_EYE, RIGHT_EYE
 
-QUALITY = Path(__file__).resolve().parents[1] / "benchmarks" / "quality"
-SELFIE = QUALITY / "selfies" / "faceapi_east_asian_hair_tied_back.jpg"
+from tests.quality_set import QUALITY, selfie_with_landmarks
+
+SELFIE = "faceapi_east_asian_hair_tied_back"
 FRAMES = (20, 60, 120)
 
 
 @pytest.fixture(scope="module")
 def selfie() -> tuple[np.ndarray, np.ndarray]:
-    rgb = cv2.cvtColor(cv2.imread(str(SELFIE)), cv2.COLOR_BGR2RGB)
-    with FaceAnalyzer() as analyzer:
-        return rgb, analyzer.landmarks(rgb, analyzer.detect(rgb)[0])
+    return selfie_with_landmarks(SELFIE)
 
 
 def high_pass(rgb: np.ndarray) -> np.ndarray:

@@ -9,8 +9,6 @@ without the lip map, shows the test can fail.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -19,23 +17,18 @@ from zaobot.media.scenes import Scene
 from zaobot.media.video import read_frames
 from zaobot.models import mesh, occlusion
 from zaobot.models.engine import NullTimer
-from zaobot.models.landmarks import FaceAnalyzer, face_width
+from zaobot.models.landmarks import face_width
 from zaobot.models.masks import polygon_mask
 from zaobot.models.topology import OUTER_LIPS
 
-QUALITY = Path(__file__).resolve().parents[1] / "benchmarks" / "quality"
+from tests.quality_set import QUALITY, selfie_with_landmarks
+
 FRAMES = (30, 60, 90)
-
-
-def landmarks_of(name: str) -> tuple[np.ndarray, np.ndarray]:
-    rgb = cv2.cvtColor(cv2.imread(str(QUALITY / "selfies" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
-    with FaceAnalyzer() as analyzer:
-        return rgb, analyzer.landmarks(rgb, analyzer.detect(rgb)[0])
 
 
 @pytest.fixture(scope="module")
 def laughing() -> tuple[np.ndarray, np.ndarray]:
-    return landmarks_of("faceapi_laughing_teeth_head_tilt")
+    return selfie_with_landmarks("faceapi_laughing_teeth_head_tilt")
 
 
 def test_lower_lip_outside_the_mesh_is_found(laughing):
@@ -46,7 +39,8 @@ def test_lower_lip_outside_the_mesh_is_found(laughing):
     ys = np.nonzero(found)[0]
     assert np.median(ys) > points[OUTER_LIPS, 1].mean()  # below the mouth, where the lower lip is
 
-    obama, obama_points = landmarks_of("obama_smile_teeth_dark_skin")  # the mesh fits his lips: a thin rim (0.12)
+    # The mesh fits Obama's lips: only a thin rim is found (0.12).
+    obama, obama_points = selfie_with_landmarks("obama_smile_teeth_dark_skin")
     obama_lips = polygon_mask(obama.shape[:2], obama_points[OUTER_LIPS], 1.0) > 127
     assert (occlusion.lips_outside(obama, obama_points) > 0.5).sum() < 0.3 * obama_lips.sum()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from zaobot.models.masks import polygon_mask
+from zaobot.models.masks import polygon_mask, soft_region
 from zaobot.models.tone import to_lab
 from zaobot.models.topology import (
     FACE_OVAL,
@@ -267,6 +267,4 @@ def lips_outside(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
     found = entering(candidate, lips)
     found[lips] = 0
-    grow = max(1, int(0.015 * face_px))
-    found = cv2.dilate(found, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
-    return cv2.GaussianBlur(found, (0, 0), sigmaX=max(1.0, 0.01 * face_px)).astype(np.float32) / 255.0
+    return soft_region(found, max(1, int(0.015 * face_px)), max(1.0, 0.01 * face_px))
