@@ -13,7 +13,8 @@ Per pair, and as medians over the set, it prints:
 * seam dE: LAB colour difference across the edge of the engine's blend mask, where the
   scene is skin on both sides (and the scene's own difference there, for reference);
 * light r: correlation of low-frequency luma of output and scene over the face core;
-* PSNR outside the face and label, vs a plain transcode at the same settings;
+* PSNR outside the face (the forehead up to the hairline included) and label, vs a plain
+  transcode at the same settings;
 * time: render / plain decode+encode of the same clip.
 It writes one contact sheet per pair (selfie | scene frame | output at three times).
 The render is the production one: label and invisible watermark included.
@@ -56,6 +57,7 @@ from zaobot.media.scenes import Scene, SceneLibrary  # noqa: E402
 from zaobot.media.video import ClipWriter, read_frames  # noqa: E402
 from zaobot.models import StageTimer  # noqa: E402
 from zaobot.models.landmarks import FaceAnalyzer, MeshTracker  # noqa: E402
+from zaobot.models.masks import FOREHEAD_REACH  # noqa: E402
 from zaobot.models.mesh import MeshEngine, face_roi, region_masks  # noqa: E402
 from zaobot.models.topology import eye_openness  # noqa: E402
 from zaobot.pipeline import render_scene  # noqa: E402
@@ -127,7 +129,8 @@ def outside_face_and_label(points: np.ndarray | None, size: tuple[int, int],
     w, h = size
     keep = np.ones((h, w), bool)
     if points is not None:
-        b = oval_box(points, size, pad=0.08)
+        # The forehead up to FOREHEAD_REACH above the oval is face: the engine puts it in the user's tone.
+        b = oval_box(points, size, pad=0.08, up=FOREHEAD_REACH)
         keep[b.y0:b.y1, b.x0:b.x1] = False
     x0, y0, x1, y1 = label
     keep[y0:y1, x0:x1] = False

@@ -37,13 +37,14 @@ class Box:
         return self.x1 - self.x0
 
 
-def oval_box(points: np.ndarray, size: tuple[int, int], pad: float = 0.0) -> Box:
-    """The face oval's bounding box in a frame of `size` (W, H), grown by `pad` x its width."""
+def oval_box(points: np.ndarray, size: tuple[int, int], pad: float = 0.0, up: float = 0.0) -> Box:
+    """The face oval's bounding box in a frame of `size` (W, H), grown by `pad` x its width, and
+    by `up` more at the top (the forehead above the oval, which the engine tones)."""
     oval = points[FACE_OVAL]
     lo, hi = oval.min(axis=0), oval.max(axis=0)
     grow = pad * float(hi[0] - lo[0])
     w, h = size
-    return Box(max(0, int(lo[0] - grow)), max(0, int(lo[1] - grow)),
+    return Box(max(0, int(lo[0] - grow)), max(0, int(lo[1] - grow - up * float(hi[0] - lo[0]))),
                min(w, int(hi[0] + grow) + 1), min(h, int(hi[1] + grow) + 1))
 
 

@@ -22,6 +22,11 @@ FEATURE_MARGIN = 0.06  # eyes, brows and lips grown by this share of the face wi
 # user's own (occlusion.skin_fill), not the scene's: the scene's carries the actor's glasses rims
 # and eye corners, which showed as doubled features (a ring round each eye on the quality set).
 EYES_OWN_SKIN = 0.22
+# The actor's forehead this far above the face oval (face widths) takes the user's skin tone, up to
+# the hairline (occlusion.scene_skin): left as it was, it showed as a pink or pale band over the
+# user's face. Full strength to FOREHEAD_FULL of that reach, then fading out.
+FOREHEAD_REACH = 0.2
+FOREHEAD_FULL = 0.6
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class FrameMasks:
     occluded: np.ndarray  # where the selfie's skin was hidden (hair): filled with the scene's skin, in the user's tone
     skin: np.ndarray | None = None  # `sharp` without eyes, brows and lips, where light is measured (halved() adds it)
     front: np.ndarray | None = None  # the scene's hands and objects in front of the face: shown untouched
+    toned: np.ndarray | None = None  # the actor's skin at the top of the face and above it, in the user's tone
 
 
 def polygon_mask(shape: tuple[int, int], pts: np.ndarray, scale: float) -> np.ndarray:
@@ -72,6 +78,7 @@ def frame_masks(
     keep: np.ndarray | None = None,
     hands: np.ndarray | None = None,
     objects: np.ndarray | None = None,
+    scene_skin: np.ndarray | None = None,
 ) -> FrameMasks:
     """Masks for the scene face at `points` (478, 2), in region pixels, built at `scale`.
 
@@ -90,6 +97,8 @@ def frame_masks(
       they stay the scene's own, untoned; pasted over, they showed through as a ghost.
     * `objects` (float32, `shape`): other things in front of the actor's face (a microphone,
       occlusion.scene_objects), kept in front the same way.
+    * `scene_skin` (float32, `shape`): the actor's bare skin (occlusion.scene_skin). Above the
+      brows, in the oval and up to FOREHEAD_REACH past it, it takes the user's tone (`toned`).
     """
     f = face_px * scale
     oval = polygon_mask(shape, points[FACE_OVAL], scale)
@@ -121,7 +130,21 @@ def frame_masks(
         front = objects if front is None else np.maximum(front, objects)
     if front is not None:
         sharp = sharp * (1.0 - front)
-    return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded, front=front)
+    toned = None if scene_skin is None else forehead(oval, points, f, scale) * scene_skin
+    return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded, front=front, toned=toned)
+
+
+def forehead(oval: np.ndarray, points: np.ndarray, f: float, scale: float) -> np.ndarray:
+    """float32 (h, w) in [0, 1]: the face above the brows and the band FOREHEAD_REACH above the oval.
+
+    oval: uint8, the oval at `scale`; f: the face width at that scale."""
+    reach = max(1.0, FOREHEAD_REACH * f)
+    outside = cv2.distanceTransform(255 - oval, cv2.DIST_L2, 3)
+    band = np.clip((reach - outside) / ((1.0 - FOREHEAD_FULL) * reach), 0.0, 1.0)
+    brows = (float(min(points[RIGHT_BROW, 1].min(), points[LEFT_BROW, 1].min())) + 0.5) * scale - 0.5
+    rows = np.arange(oval.shape[0], dtype=np.float32)[:, None]
+    above = np.clip((brows - rows) / max(1.0, 0.1 * f), 0.0, 1.0)
+    return band * above
 
 
 # mediapipe's hand: the palm's outline, then each finger from its knuckle to its tip.
@@ -174,4 +197,5 @@ def halved(masks: FrameMasks, points: np.ndarray, scale: float, face_px: float) 
     features = features_mask(points, (size[1], size[0]), half_scale, face_px * half_scale)
     return FrameMasks(outer=half(masks.outer), sharp=sharp, core=half(masks.core),
                       occluded=half(masks.occluded), skin=sharp * (1.0 - features),
-                      front=None if masks.front is None else half(masks.front))
+                      front=None if masks.front is None else half(masks.front),
+                      toned=None if masks.toned is None else half(masks.toned))

@@ -18,7 +18,9 @@ benchmarks/quality.py):
 * Hair falling over the selfie's face is kept out of the texture (occlusion.py): the scene's
   skin fills in, except round the eyes, where the user's own skin does (the scene's would
   bring the actor's glasses rims and eye corners).
-* The scene's light replaces the selfie's, the user's skin tone stays (tone.py).
+* The scene's light replaces the selfie's, the user's skin tone stays (tone.py), out to
+  the actor's hairline: the region reaches FOREHEAD_REACH above the oval, and the actor's
+  bare forehead there takes the user's tone instead of showing as a band.
 * The seam is a two-band blend: the scene's low band at the edge, a sharp edge for detail.
 """
 
@@ -34,8 +36,16 @@ from zaobot.errors import FaceCovered
 from zaobot.models.engine import StageTimer
 from zaobot.models.frontal import frontalise
 from zaobot.models.landmarks import FaceAnalyzer, face_width
-from zaobot.models.masks import FrameMasks, frame_masks, halved
-from zaobot.models.occlusion import covered_share, keep_map, lips_outside, scene_objects, skin_fill, skin_probability
+from zaobot.models.masks import FOREHEAD_REACH, FrameMasks, frame_masks, halved
+from zaobot.models.occlusion import (
+    covered_share,
+    keep_map,
+    lips_outside,
+    scene_objects,
+    scene_skin,
+    skin_fill,
+    skin_probability,
+)
 from zaobot.models.selfie_face import locate_face, yaw
 from zaobot.models.shape import reshaped, resting_shape, shape_offsets
 from zaobot.models.tone import ToneDeltas, tone_deltas
@@ -171,12 +181,14 @@ def pick_level(source: MeshSource, face_px: float) -> SourceLevel:
     return best
 
 
-def face_roi(points: np.ndarray, frame_size: tuple[int, int], pad: int = 2) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1) of the face oval in the frame, or None when it is off-frame or tiny."""
+def face_roi(points: np.ndarray, frame_size: tuple[int, int], pad: int = 2,
+             up: float = 0.0) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of the face oval in the frame, reaching `up` face widths above it (the
+    forehead to the hairline), or None when it is off-frame or tiny."""
     width, height = frame_size
     oval = points[FACE_OVAL]
     x0 = max(0, int(np.floor(oval[:, 0].min())) - pad)
-    y0 = max(0, int(np.floor(oval[:, 1].min())) - pad)
+    y0 = max(0, int(np.floor(oval[:, 1].min() - up * np.ptp(oval[:, 0]))) - pad)
     x1 = min(width, int(np.ceil(oval[:, 0].max())) + pad + 1)
     y1 = min(height, int(np.ceil(oval[:, 1].max())) + pad + 1)
     if x1 - x0 < 16 or y1 - y0 < 16:
@@ -225,14 +237,16 @@ def grid_roi(roi: tuple[int, int, int, int], frame_size: tuple[int, int]) -> tup
 
 def region_masks(points: np.ndarray, size: tuple[int, int], source: MeshSource,
                  keep: np.ndarray | None = None, hands: np.ndarray | None = None,
-                 objects: np.ndarray | None = None) -> tuple[FrameMasks, float]:
+                 objects: np.ndarray | None = None,
+                 scene_skin: np.ndarray | None = None) -> tuple[FrameMasks, float]:
     """The masks for a face region of `size` (W, H) with region landmarks `points` (and the scene's
-    hands and objects there, if any), and their scale."""
+    hands, objects and bare skin there, if known), and their scale."""
     shape, scale = reduced_shape(size)
     grow = MOUTH_SPILL[0] + (MOUTH_SPILL[1] * source.mouth_gap if source.mouth_open else 0.0)
     return frame_masks(points, shape, shape[1] / size[0], face_width(points),
                        mouth_from_scene=mouth_from_scene(points, source), mouth_grow=grow,
-                       eyes_from_scene=not source.eyes_open, keep=keep, hands=hands, objects=objects), scale
+                       eyes_from_scene=not source.eyes_open, keep=keep, hands=hands, objects=objects,
+                       scene_skin=scene_skin), scale
 
 
 def _apply_affine(affine: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -256,7 +270,7 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
     `hands` (k, 21, 2) in this frame, if any, stay in front."""
     if landmarks is None:
         return frame
-    roi = face_roi(landmarks, (frame.shape[1], frame.shape[0]))
+    roi = face_roi(landmarks, (frame.shape[1], frame.shape[0]), up=FOREHEAD_REACH)
     if roi is None:
         return frame
     x0, y0, x1, y1 = grid_roi(roi, (frame.shape[1], frame.shape[0]))
@@ -284,8 +298,9 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
         keep = warped_small[..., 3].astype(np.float32) * (1.0 / 255.0)
         near = None if hands is None else hands - np.array([x0, y0], dtype=np.float32)
         scene_small = cv2.resize(scene_roi, small, interpolation=cv2.INTER_AREA)
-        objects = scene_objects(scene_small, ((pts + 0.5) * scale - 0.5).astype(np.float32))
-        masks, _ = region_masks(pts, size, source, keep, near, objects)
+        pts_small = ((pts + 0.5) * scale - 0.5).astype(np.float32)
+        objects = scene_objects(scene_small, pts_small)
+        masks, _ = region_masks(pts, size, source, keep, near, objects, scene_skin(scene_small, pts_small))
         face_small = np.ascontiguousarray(warped_small[..., :3])
         smoothed = state.scene_mean if state is not None else None
         # Light and tone are low-frequency: they are worked out at half the masks' scale.

@@ -226,6 +226,25 @@ def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(found, (0, 0), sigmaX=max(0.8, 0.01 * face_px)).astype(np.float32) / 255.0
 
 
+SCENE_SKIN_LIGHTNESS = (0.45, 0.7)  # scene pixels from this share of the actor's skin luma to this one: hair to skin
+
+
+def scene_skin(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """float32 (h, w) in [0, 1]: how much each scene pixel is the actor's bare skin (not hair, not background).
+
+    For the forehead above the face oval, which takes the user's skin tone (masks.frame_masks):
+    the actor's own forehead there showed as a pink or pale band over the user's face. Chroma
+    like the actor's sampled skin, and not much darker than it: brown hair has a skin-like
+    chroma, so darkness counts too. rgb: the scene's face region at any scale; points: the
+    actor's landmarks in it."""
+    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
+    reference = max(1.0, float(np.median(luma[_sample_mask(_hw(rgb), points, face_px)])))
+    lo, hi = SCENE_SKIN_LIGHTNESS
+    light = np.clip((luma.astype(np.float32) / reference - lo) / (hi - lo), 0.0, 1.0)
+    return skin_probability(rgb, points) * light
+
+
 def entering(candidate: np.ndarray, edge: np.ndarray) -> np.ndarray:
     """uint8 (h, w): the connected parts of `candidate` (uint8) that reach `edge` (bool). Hair and
     objects in front of a face come in from its edge; a mole, a shadow or glasses inside it don't."""

@@ -116,12 +116,23 @@ def tone_deltas(
     this_scene_mean = weighted_mean(scene_lab, weights)
     scene_mean = this_scene_mean if scene_mean is None else scene_mean
 
+    # Where the scene shows through: its mouth and eyes move part of the way to the user's
+    # lightness (teeth and eye whites stay light), skin filled in for hair moves all the way.
+    fill = np.empty(3, np.float32)
+    fill[0] = face_mean[0] - scene_mean[0]
+    fill[1:] = (1.0 - CHROMA_SHARE) * (face_mean[1:] - scene_mean[1:])
+    hole = fill * np.array([HOLE_LIGHTNESS_SHARE, 1.0, 1.0], np.float32)
+    # The actor's forehead up to the hairline takes the user's tone too (masks.forehead).
+    toned = np.zeros_like(weights) if masks.toned is None else masks.toned
+    toned_scene = scene_lab + toned[..., None] * fill
+
     # The seam: towards the edge the face's low band becomes the scene's, so the user's tone
     # fades into the actor's skin over CORE_INSET + CORE_SOFT of the face instead of at the
-    # soft edge, and only fine detail meets there (a two-band blend).
+    # soft edge, and only fine detail meets there (a two-band blend). At the top of the face,
+    # that skin is the forehead already in the user's tone.
     sigma = max(1.0, EDGE_SIGMA * face_px)
     difference = scene_lab - face_lab
-    edge = _normalised_blur(difference, weights, sigma)
+    edge = _normalised_blur(toned_scene - face_lab, weights, sigma)
 
     basis = _basis((weights.shape[0], weights.shape[1]), weights)
     core = np.empty_like(face_lab)
@@ -131,15 +142,9 @@ def tone_deltas(
     c = masks.core[..., None]
     face_delta: np.ndarray = to_rgb(face_lab + (1.0 - c) * edge + c * core) - face_rgb.astype(np.float32)
 
-    # Where the scene shows through: its mouth and eyes move part of the way to the user's
-    # lightness (teeth and eye whites stay light), skin filled in for hair moves all the way.
-    fill = np.empty(3, np.float32)
-    fill[0] = face_mean[0] - scene_mean[0]
-    fill[1:] = (1.0 - CHROMA_SHARE) * (face_mean[1:] - scene_mean[1:])
-    hole = fill * np.array([HOLE_LIGHTNESS_SHARE, 1.0, 1.0], np.float32)
     # Filled-in skin takes the user's tone out to the face's edge, not just in the core: the
     # actor's own skin in a patch where the user's hair was would show as a blotch.
-    occluded = masks.occluded[..., None]
-    scene_lab = scene_lab + c * (1.0 - occluded) * hole + occluded * fill
+    filled = np.maximum(masks.occluded, toned)[..., None]
+    scene_lab = toned_scene + c * (1.0 - filled) * hole + (filled - toned[..., None]) * fill
     scene_delta: np.ndarray = to_rgb(scene_lab) - scene_rgb.astype(np.float32)
     return ToneDeltas(face=face_delta, scene=scene_delta), this_scene_mean
