@@ -227,6 +227,7 @@ def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 SCENE_SKIN_LIGHTNESS = (0.45, 0.7)  # scene pixels from this share of the actor's skin luma to this one: hair to skin
+SCENE_SKIN_TAIL = 0.3  # skin likeness below this is not skin at all (a beige wall), above 1 - this fully skin
 
 
 def scene_skin(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -242,7 +243,10 @@ def scene_skin(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     reference = max(1.0, float(np.median(luma[_sample_mask(_hw(rgb), points, face_px)])))
     lo, hi = SCENE_SKIN_LIGHTNESS
     light = np.clip((luma.astype(np.float32) / reference - lo) / (hi - lo), 0.0, 1.0)
-    return skin_probability(rgb, points) * light
+    # The skin model's tail is wide (it must hold a shadowed cheek); a beige wall sits in it at
+    # 0.1-0.2, and toned even that little it showed as a glow round the head. Cut the tail.
+    likeness = np.clip((skin_probability(rgb, points) - SCENE_SKIN_TAIL) / (1.0 - 2 * SCENE_SKIN_TAIL), 0.0, 1.0)
+    return likeness * light
 
 
 def entering(candidate: np.ndarray, edge: np.ndarray) -> np.ndarray:
