@@ -58,7 +58,7 @@ from zaobot.media.video import ClipWriter, read_frames  # noqa: E402
 from zaobot.models import StageTimer  # noqa: E402
 from zaobot.models.landmarks import FaceAnalyzer, MeshTracker  # noqa: E402
 from zaobot.models.masks import FOREHEAD_REACH  # noqa: E402
-from zaobot.models.mesh import MeshEngine, face_roi, region_masks  # noqa: E402
+from zaobot.models.mesh import MeshEngine, face_roi, grid_roi, region_masks  # noqa: E402
 from zaobot.models.topology import eye_openness  # noqa: E402
 from zaobot.pipeline import render_scene  # noqa: E402
 
@@ -173,10 +173,10 @@ def measure(ref: SceneRef, out_frames: list[np.ndarray], source: object, selfie_
     if isinstance(source, object) and hasattr(source, "rgba"):
         for i in ref.samples:
             lm = analysis.at(i)
-            roi = face_roi(lm, size)
+            roi = face_roi(lm, size, up=FOREHEAD_REACH)  # the engine's own region, so its masks' own grid
             if roi is None:
                 continue
-            x0, y0, x1, y1 = roi
+            x0, y0, x1, y1 = grid_roi(roi, size)
             region = (x1 - x0, y1 - y0)
             masks, _ = region_masks(lm - np.array([x0, y0], np.float32), region, source)  # type: ignore[arg-type]
             outer = cv2.resize(masks.outer, region, interpolation=cv2.INTER_LINEAR)

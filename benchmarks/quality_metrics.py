@@ -17,12 +17,11 @@ import numpy as np
 
 from zaobot.models.identity import FaceDescriber as IdentityMeter
 from zaobot.models.identity import distance
-from zaobot.models.topology import FACE_OVAL
+from zaobot.models.topology import CHIN, FACE_OVAL, FOREHEAD_TOP
 
 __all__ = ["IdentityMeter", "distance"]  # re-exported for benchmarks/quality.py
 
 UPPER_LIP, LOWER_LIP = 13, 14
-FOREHEAD, CHIN = 10, 152
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def oval_box(points: np.ndarray, size: tuple[int, int], pad: float = 0.0, up: fl
 
 def mouth_opening(points: np.ndarray) -> float:
     """Inner-lip gap as a share of the face height (forehead to chin)."""
-    height = float(np.linalg.norm(points[CHIN] - points[FOREHEAD])) or 1.0
+    height = float(np.linalg.norm(points[CHIN] - points[FOREHEAD_TOP])) or 1.0
     return float(np.linalg.norm(points[UPPER_LIP] - points[LOWER_LIP])) / height
 
 

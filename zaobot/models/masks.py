@@ -12,7 +12,17 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from zaobot.models.topology import FACE_OVAL, INNER_LIPS, LEFT_BROW, LEFT_EYE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE
+from zaobot.models.topology import (
+    CHIN,
+    FACE_OVAL,
+    FOREHEAD_TOP,
+    INNER_LIPS,
+    LEFT_BROW,
+    LEFT_EYE,
+    OUTER_LIPS,
+    RIGHT_BROW,
+    RIGHT_EYE,
+)
 
 FEATHER = 0.04  # the outer edge's soft width, a share of the face width: sharper edges keep more identity
 CORE_INSET = 0.10  # the user's own tone applies fully this far inside the edge ...
@@ -27,6 +37,7 @@ EYES_OWN_SKIN = 0.22
 # user's face. Full strength to FOREHEAD_FULL of that reach, then fading out.
 FOREHEAD_REACH = 0.2
 FOREHEAD_FULL = 0.6
+SIDE_FADE = 0.05  # the band fades out over this share of the face width towards the region's sides
 
 
 @dataclass(frozen=True)
@@ -137,14 +148,21 @@ def frame_masks(
 def forehead(oval: np.ndarray, points: np.ndarray, f: float, scale: float) -> np.ndarray:
     """float32 (h, w) in [0, 1]: the face above the brows and the band FOREHEAD_REACH above the oval.
 
+    "Above" is along the face's own axis (chin to forehead), so a tilted head is toned the same on
+    both sides. The region only grows upward (mesh.face_roi): towards its left and right sides the
+    band fades out, or the tone would stop at a hard vertical edge where a bald temple meets them.
     oval: uint8, the oval at `scale`; f: the face width at that scale."""
     reach = max(1.0, FOREHEAD_REACH * f)
     outside = cv2.distanceTransform(255 - oval, cv2.DIST_L2, 3)
     band = np.clip((reach - outside) / ((1.0 - FOREHEAD_FULL) * reach), 0.0, 1.0)
-    brows = (float(min(points[RIGHT_BROW, 1].min(), points[LEFT_BROW, 1].min())) + 0.5) * scale - 0.5
-    rows = np.arange(oval.shape[0], dtype=np.float32)[:, None]
-    above = np.clip((brows - rows) / max(1.0, 0.1 * f), 0.0, 1.0)
-    return band * above
+    at = (points.astype(np.float32) + 0.5) * scale - 0.5
+    up = at[FOREHEAD_TOP] - at[CHIN]
+    up /= max(1e-3, float(np.hypot(*up)))
+    brows = float((at[np.r_[RIGHT_BROW, LEFT_BROW]] @ up).max())
+    ys, xs = np.mgrid[0:oval.shape[0], 0:oval.shape[1]].astype(np.float32)
+    above = np.clip((xs * up[0] + ys * up[1] - brows) / max(1.0, 0.1 * f), 0.0, 1.0)
+    side = np.minimum(xs, oval.shape[1] - 1 - xs)
+    return band * above * np.clip(side / max(1.0, SIDE_FADE * f), 0.0, 1.0)
 
 
 # mediapipe's hand: the palm's outline, then each finger from its knuckle to its tip.

@@ -63,10 +63,13 @@ def skin_probability(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
 
     The reference is the sampled skin that passes the prior; a black-and-white photo, or one
     under coloured light, fails the prior everywhere, and then the whole sample is the
-    reference. The tolerance is wide enough to absorb light whose colour drifts across a face."""
+    reference. The tolerance is wide enough to absorb light whose colour drifts across a face.
+    None of the sampled skin in the image (a face cut off by the frame's edge): nothing is like it."""
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
     cr, cb = _chroma(rgb, max(0.8, 0.006 * face_px))
     sample = _sample_mask(_hw(cr), points, face_px)
+    if not sample.any():
+        return np.zeros(_hw(rgb), np.float32)
     prior = (cr >= PRIOR_CR[0]) & (cr <= PRIOR_CR[1]) & (cb >= PRIOR_CB[0]) & (cb <= PRIOR_CB[1])
     picked = sample & prior if prior[sample].mean() >= 0.25 else sample
     mcr, mcb = float(np.median(cr[picked])), float(np.median(cb[picked]))
@@ -201,8 +204,11 @@ def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     points: the actor's landmarks in it."""
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
     shape = _hw(rgb)
+    sample = _sample_mask(shape, points, face_px)
+    if not sample.any():  # the actor's skin is off the frame: nothing to compare an object's darkness with
+        return np.zeros(shape, np.float32)
     luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
-    reference = float(np.median(luma[_sample_mask(shape, points, face_px)]))
+    reference = float(np.median(luma[sample]))
     oval = polygon_mask(shape, points[FACE_OVAL], 1.0) > 127
     k = max(3, int(SCENE_OBJECT_MIN * face_px) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
@@ -239,8 +245,11 @@ def scene_skin(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     chroma, so darkness counts too. rgb: the scene's face region at any scale; points: the
     actor's landmarks in it."""
     face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    sample = _sample_mask(_hw(rgb), points, face_px)
+    if not sample.any():  # the actor's sampled skin is off the frame (a face cut off at its top): none found
+        return np.zeros(_hw(rgb), np.float32)
     luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
-    reference = max(1.0, float(np.median(luma[_sample_mask(_hw(rgb), points, face_px)])))
+    reference = max(1.0, float(np.median(luma[sample])))
     lo, hi = SCENE_SKIN_LIGHTNESS
     light = np.clip((luma.astype(np.float32) / reference - lo) / (hi - lo), 0.0, 1.0)
     # The skin model's tail is wide (it must hold a shadowed cheek); a beige wall sits in it at

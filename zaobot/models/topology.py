@@ -32,6 +32,8 @@ LEFT_BROW = np.array([300, 293, 334, 296, 336, 285, 295, 282, 283, 276], dtype=n
 RIGHT_IRIS_CENTER = 468
 LEFT_IRIS_CENTER = 473
 NOSE_TIP = 1
+FOREHEAD_TOP = 10  # the top of the forehead on the midline ...
+CHIN = 152  # ... and the chin: together, the face's own up axis
 MOUTH_RIGHT_CORNER = 61  # image left
 MOUTH_LEFT_CORNER = 291  # image right
 CHEEK_IMAGE_LEFT = 234
