@@ -159,7 +159,8 @@ def forehead(oval: np.ndarray, points: np.ndarray, f: float, scale: float) -> np
     up = at[FOREHEAD_TOP] - at[CHIN]
     up /= max(1e-3, float(np.hypot(*up)))
     brows = float((at[np.r_[RIGHT_BROW, LEFT_BROW]] @ up).max())
-    ys, xs = np.mgrid[0:oval.shape[0], 0:oval.shape[1]].astype(np.float32)
+    xs = np.arange(oval.shape[1], dtype=np.float32)[None, :]
+    ys = np.arange(oval.shape[0], dtype=np.float32)[:, None]
     above = np.clip((xs * up[0] + ys * up[1] - brows) / max(1.0, 0.1 * f), 0.0, 1.0)
     side = np.minimum(xs, oval.shape[1] - 1 - xs)
     return band * above * np.clip(side / max(1.0, SIDE_FADE * f), 0.0, 1.0)
