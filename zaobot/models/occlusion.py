@@ -51,6 +51,21 @@ def _hw(image: np.ndarray) -> tuple[int, int]:
     return image.shape[0], image.shape[1]
 
 
+def _face_px(points: np.ndarray) -> float:
+    """The face oval's width in pixels (1 for a degenerate one): every scale here is a share of it."""
+    return float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+
+
+def _luma_and_level(rgb: np.ndarray, points: np.ndarray, face_px: float) -> tuple[np.ndarray, float] | None:
+    """(luma, smoothed a little, and its median over the sampled skin): what darkness is measured
+    against. None when none of the sampled skin is in the image (a face cut off by the frame's edge)."""
+    sample = _sample_mask(_hw(rgb), points, face_px)
+    if not sample.any():
+        return None
+    luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
+    return luma, float(np.median(luma[sample]))
+
+
 def _chroma(rgb: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Cr and Cb, float32, smoothed a little: JPEG's 4:2:0 chroma is blocky and noisy."""
     ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
@@ -65,7 +80,7 @@ def skin_probability(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     under coloured light, fails the prior everywhere, and then the whole sample is the
     reference. The tolerance is wide enough to absorb light whose colour drifts across a face.
     None of the sampled skin in the image (a face cut off by the frame's edge): nothing is like it."""
-    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    face_px = _face_px(points)
     cr, cb = _chroma(rgb, max(0.8, 0.006 * face_px))
     sample = _sample_mask(_hw(cr), points, face_px)
     if not sample.any():
@@ -107,7 +122,7 @@ def hair_zone(shape: tuple[int, int], points: np.ndarray) -> tuple[np.ndarray, n
     mouth line or in the moustache area, so it stays the user's. Hair that falls over a face
     enters from its upper edge or sides, so only occluders connected to that edge count:
     glasses, a mole or a shadow inside the face don't."""
-    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    face_px = _face_px(points)
     oval = polygon_mask(shape, points[FACE_OVAL], 1.0)
     mouth_line = float(max(points[MOUTH_CORNERS, 1]))
     rows = np.arange(shape[0])[:, None] < mouth_line
@@ -130,9 +145,9 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     Brown and black hair have a skin-like chroma, so darkness counts too: a pixel far darker
     than the person's sampled skin is hair."""
     skin = skin_probability(rgb, points) if skin is None else skin
-    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
-    luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
-    dark = luma < HAIR_DARKNESS * float(np.median(luma[_sample_mask(_hw(luma), points, face_px)]))
+    face_px = _face_px(points)
+    measured = _luma_and_level(rgb, points, face_px)
+    dark = np.zeros(_hw(rgb), bool) if measured is None else measured[0] < HAIR_DARKNESS * measured[1]
     cr, cb = _chroma(rgb, max(0.8, 0.006 * face_px))
     greyish = np.hypot(cr - 128.0, cb - 128.0) < HAIR_MAX_CHROMA  # grey, white, ash hair; not paint or make-up
     zone, edge = hair_zone(_hw(skin), points)
@@ -157,7 +172,7 @@ def skin_fill(rgb: np.ndarray, points: np.ndarray, keep: np.ndarray, skin: np.nd
     hides, and near the eyes that skin shows instead of the scene's (masks.frame_masks),
     where the scene's would bring the actor's glasses rims and eye corners in. A smooth mean,
     not an inpaint: propagating from the boundary dragged eyeliner and shadow in as smudges."""
-    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    face_px = _face_px(points)
     if float(keep.min()) >= 0.99:
         return rgb
     own = _features(_hw(keep), points, max(1, int(0.04 * face_px)))
@@ -179,7 +194,7 @@ def skin_fill(rgb: np.ndarray, points: np.ndarray, keep: np.ndarray, skin: np.nd
 def covered_share(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None) -> float:
     """Share of the face oval, outside eyes, brows and lips, that is unlike the person's cheeks."""
     skin = skin_probability(rgb, points) if skin is None else skin
-    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    face_px = _face_px(points)
     oval = polygon_mask(_hw(skin), points[FACE_OVAL], 1.0) > 127
     area = oval & ~_features(_hw(skin), points, max(1, int(0.02 * face_px)))
     if area.sum() == 0:
@@ -202,13 +217,12 @@ def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     the face's edge: the actor's eyes, brows, nostrils and lips are excluded, and an opening of
     SCENE_OBJECT_MIN face widths drops thin rims. rgb: the scene's face region at any scale;
     points: the actor's landmarks in it."""
-    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    face_px = _face_px(points)
     shape = _hw(rgb)
-    sample = _sample_mask(shape, points, face_px)
-    if not sample.any():  # the actor's skin is off the frame: nothing to compare an object's darkness with
+    measured = _luma_and_level(rgb, points, face_px)
+    if measured is None:  # the actor's skin is off the frame: nothing to compare an object's darkness with
         return np.zeros(shape, np.float32)
-    luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
-    reference = float(np.median(luma[sample]))
+    luma, reference = measured
     oval = polygon_mask(shape, points[FACE_OVAL], 1.0) > 127
     k = max(3, int(SCENE_OBJECT_MIN * face_px) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
@@ -244,12 +258,12 @@ def scene_skin(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     like the actor's sampled skin, and not much darker than it: brown hair has a skin-like
     chroma, so darkness counts too. rgb: the scene's face region at any scale; points: the
     actor's landmarks in it."""
-    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
-    sample = _sample_mask(_hw(rgb), points, face_px)
-    if not sample.any():  # the actor's sampled skin is off the frame (a face cut off at its top): none found
+    face_px = _face_px(points)
+    measured = _luma_and_level(rgb, points, face_px)
+    if measured is None:  # the actor's sampled skin is off the frame (a face cut off at its top): none found
         return np.zeros(_hw(rgb), np.float32)
-    luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
-    reference = max(1.0, float(np.median(luma[sample])))
+    luma, level = measured
+    reference = max(1.0, level)
     lo, hi = SCENE_SKIN_LIGHTNESS
     light = np.clip((luma.astype(np.float32) / reference - lo) / (hi - lo), 0.0, 1.0)
     # The skin model's tail is wide (it must hold a shadowed cheek); a beige wall sits in it at
@@ -279,7 +293,7 @@ def lips_outside(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     is left outside the polygon and would be warped onto the actor's chin (a doubled lip line).
     Found by colour next to the mouth: redder than the person's skin (half-way to the lips' own
     a*), or teeth (lighter, greyer) just past the line, connected to the mesh's lips."""
-    face_px = float(np.ptp(points[FACE_OVAL][:, 0])) or 1.0
+    face_px = _face_px(points)
     shape = _hw(rgb)
     lab = to_lab(cv2.GaussianBlur(rgb, (0, 0), max(0.8, 0.006 * face_px)))
     sample = _sample_mask(shape, points, face_px)
