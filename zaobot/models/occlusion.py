@@ -155,10 +155,8 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks are pores
     occluder = entering(candidate, edge)
-    grow = max(1, int(0.03 * face_px))  # strands' soft, thin ends reach past what the threshold finds
-    occluder = cv2.dilate(occluder, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
-    soft = cv2.GaussianBlur(occluder, (0, 0), sigmaX=max(1.0, 0.012 * face_px)).astype(np.float32) / 255.0
-    return 1.0 - soft
+    # Grown: strands' soft, thin ends reach past what the threshold finds.
+    return 1.0 - soft_region(occluder, max(1, int(0.03 * face_px)), max(1.0, 0.012 * face_px))
 
 
 SKIN_FILL_SIGMA = 0.08  # the user's skin under their hair is estimated from skin this far around (face widths)
@@ -241,9 +239,7 @@ def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     found = entering(cv2.morphologyEx(found, cv2.MORPH_OPEN, kernel), edge)
     if not found.any():
         return np.zeros(shape, np.float32)
-    grow = max(1, int(0.02 * face_px))  # the object's soft, blurred edge
-    found = cv2.dilate(found, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
-    return cv2.GaussianBlur(found, (0, 0), sigmaX=max(0.8, 0.01 * face_px)).astype(np.float32) / 255.0
+    return soft_region(found, max(1, int(0.02 * face_px)), max(0.8, 0.01 * face_px))  # the object's soft, blurred edge
 
 
 SCENE_SKIN_LIGHTNESS = (0.45, 0.7)  # scene pixels from this share of the actor's skin luma to this one: hair to skin
