@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from zaobot.models.masks import polygon_mask, soft_region
+from zaobot.models.masks import polygon_mask, smooth, soft_region
 from zaobot.models.tone import to_lab
 from zaobot.models.topology import (
     FACE_OVAL,
@@ -62,7 +62,7 @@ def _luma_and_level(rgb: np.ndarray, points: np.ndarray, face_px: float) -> tupl
     sample = _sample_mask(_hw(rgb), points, face_px)
     if not sample.any():
         return None
-    luma = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (0, 0), max(0.8, 0.006 * face_px))
+    luma = smooth(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), max(0.8, 0.006 * face_px))
     return luma, float(np.median(luma[sample]))
 
 

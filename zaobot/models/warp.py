@@ -102,16 +102,20 @@ def rasterise(dst_pts: np.ndarray, tris: np.ndarray, shape: tuple[int, int], sca
     owner = np.repeat(np.arange(len(tris), dtype=np.int32), count)  # one candidate per pixel of each box
     offset = np.arange(int(count.sum()), dtype=np.int32) - np.repeat((np.cumsum(count) - count).astype(np.int32),
                                                                      count)
-    bw = span[owner, 0]
+    bw = np.repeat(span[:, 0], count)
     row = offset // bw
-    px = lo[owner, 0] + (offset - row * bw)
-    py = lo[owner, 1] + row
-    k = coef[owner]  # (P, 6)
-    fx, fy = px.astype(np.float32), py.astype(np.float32)
-    wb = k[:, 0] * fx + k[:, 1] * fy + k[:, 2]
-    wc = k[:, 3] * fx + k[:, 4] * fy + k[:, 5]
+    col = offset - row * bw
+    # Each weight at its box's corner, and its steps along a row and down a column: per-triangle
+    # values repeated over the box cost a quarter less than six coefficients gathered per candidate.
+    corner = lo.astype(np.float32)
+    wb0 = coef[:, 0] * corner[:, 0] + coef[:, 1] * corner[:, 1] + coef[:, 2]
+    wc0 = coef[:, 3] * corner[:, 0] + coef[:, 4] * corner[:, 1] + coef[:, 5]
+    fc, fr = col.astype(np.float32), row.astype(np.float32)
+    wb = np.repeat(wb0, count) + np.repeat(coef[:, 0], count) * fc + np.repeat(coef[:, 1], count) * fr
+    wc = np.repeat(wc0, count) + np.repeat(coef[:, 3], count) * fc + np.repeat(coef[:, 4], count) * fr
     inside = (wb >= -_EDGE_EPS) & (wc >= -_EDGE_EPS) & (wb + wc <= 1.0 + _EDGE_EPS)
-    return MeshRaster(shape=(h, w), dst=dst, tris=tris, pixels=(py * w + px)[inside],
+    pixels = np.repeat(lo[:, 1] * w + lo[:, 0], count) + row * w + col
+    return MeshRaster(shape=(h, w), dst=dst, tris=tris, pixels=pixels[inside],
                       owner=owner[inside], wb=wb[inside], wc=wc[inside])
 
 
