@@ -186,7 +186,9 @@ def skin_fill(rgb: np.ndarray, points: np.ndarray, keep: np.ndarray, skin: np.nd
     mean = cv2.GaussianBlur(colour * weights[..., None], (0, 0), sigma) + lean * overall
     mean /= (cv2.GaussianBlur(weights, (0, 0), sigma) + lean)[..., None]
     k = keep[..., None]
-    return np.clip(rgb * k + mean * (1.0 - k), 0, 255).astype(np.uint8)
+    # Rounded, not truncated: where `keep` is a hair under 1 (a blurred mask's far tail), 91.9999 must
+    # stay 92, not become 91.
+    return np.clip(np.rint(rgb * k + mean * (1.0 - k)), 0, 255).astype(np.uint8)
 
 
 def covered_share(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None) -> float:
