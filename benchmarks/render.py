@@ -4,7 +4,9 @@ Usage: python benchmarks/render.py [--scene demo] [--selfie PATH] [--repeat 5]
 Both figures are measured in the same run with the same codec settings, alternately (a plain
 transcode, then a render, five times). The ratio is that of the two medians; each render's ratio
 to the plain transcode just before it is printed beside it, to show how much this machine drifts
-between runs (20% within minutes on the 2-core box of the project's notes).
+between runs (20% within minutes on the 2-core box of the project's notes). The CPU time of both,
+all threads counted, is printed too: it measures the work the render adds, which a neighbour's
+load on a shared machine does not move as much.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from zaobot.models import StageTimer, create_engine  # noqa: E402
 from zaobot.pipeline import render_scene  # noqa: E402
 
 
-def plain_transcode(scene, out: Path, settings: Settings) -> float:
-    start = time.perf_counter()
+def plain_transcode(scene, out: Path, settings: Settings) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process, every thread counted)."""
+    start, cpu = time.perf_counter(), time.process_time()
     with ClipWriter(out, width=scene.width, height=scene.height, fps=scene.fps, crf=settings.video_crf,
                     preset=settings.video_preset, audio_from=scene.clip) as writer:
         for frame in read_frames(scene.clip):
             writer.write(frame)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def main() -> None:
@@ -55,15 +58,19 @@ def main() -> None:
     _ = scene.analysis  # load the cache outside the timed region, as a warm worker has it
 
     plain, totals, stages = [], [], []
+    plain_cpu, render_cpu = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
-            plain.append(plain_transcode(scene, Path(tmp) / f"plain{i}.mp4", settings))
+            wall, cpu = plain_transcode(scene, Path(tmp) / f"plain{i}.mp4", settings)
+            plain.append(wall)
+            plain_cpu.append(cpu)
             timer = StageTimer()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             render_scene(source, scene, engine, Path(tmp) / f"swap{i}.mp4", crf=settings.video_crf,
                          preset=settings.video_preset, timer=timer, watermark_id="0123456789abcdef",
                          secret="benchmark-secret-" + "x" * 32)
             totals.append(time.perf_counter() - start)
+            render_cpu.append(time.process_time() - cpu)
             stages.append(dict(timer.seconds))
 
     best = sorted(range(args.repeat), key=lambda i: totals[i])[args.repeat // 2]
@@ -86,6 +93,9 @@ def main() -> None:
     print(f"visible label + invisible mark: {marks:.2f} ms per {scene.width}x{scene.height} frame (budget 15 ms)")
     paired = [t / p for t, p in zip(totals, plain, strict=True)]
     print(f"ratio render/plain:  {total_s / plain_s:.2f}x  (run by run: {', '.join(f'{r:.2f}' for r in paired)})")
+    print(f"CPU time render/plain: {statistics.median(render_cpu) / statistics.median(plain_cpu):.2f}x  "
+          f"(all threads; {statistics.median(render_cpu):.2f} s against {statistics.median(plain_cpu):.2f} s: "
+          "the work added, whatever else the machine is running)")
     print(f"realtime factor:     {total_s / scene.duration:.2f}x the clip's duration")
 
 

@@ -5,7 +5,9 @@ Warped onto a frontal scene face, those pixels stretch into streaks (and hair or
 background behind the far cheek gets pasted in). Faces are nearly symmetric, so the near
 half, mirrored across the midline, is a far better texture for the far half; the landmark
 layout is made symmetric the same way. Done once per selfie, at full resolution (about
-100 ms); a frontal selfie is returned unchanged.
+100 ms); a frontal selfie is returned unchanged. Only the face is symmetric, not what is on it:
+a small round mark on the near cheek (a mole, a gem) is left out of the mirror image, or the
+render shows two.
 """
 
 from __future__ import annotations
@@ -14,13 +16,36 @@ import cv2
 import numpy as np
 
 from zaobot.models.landmarks import face_width
-from zaobot.models.topology import CHEEK_IMAGE_LEFT, CHEEK_IMAGE_RIGHT, MIDLINE, MIRROR, WARP_TRIANGLES, warp_points
+from zaobot.models.masks import polygon_mask, soft_region
+from zaobot.models.topology import (
+    CHEEK_IMAGE_LEFT,
+    CHEEK_IMAGE_RIGHT,
+    FACE_OVAL,
+    LEFT_BROW,
+    LEFT_EYE,
+    MIDLINE,
+    MIRROR,
+    OUTER_LIPS,
+    RIGHT_BROW,
+    RIGHT_EYE,
+    WARP_TRIANGLES,
+    warp_points,
+)
 from zaobot.models.warp import warp_maps
 
 START, FULL = 0.12, 0.25  # |yaw - 0.5| where mirroring starts, and where it is complete
 SEAM = 0.05  # the soft width of the join, in face widths ...
 SEAM_OFFSET = 0.1  # ... this far into the far half: the nose ridge of a turned face bulges past a straight midline
 NOSE = np.array([168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 327, 129, 358, 49, 279, 64, 294], dtype=np.int32)
+# A mark on one cheek (a mole, a gem, a piercing) must not be mirrored onto the other: small, compact
+# spots of strong detail are taken out of the mirror image. Detail is luma against a blur of MARK_SIGMA
+# face widths; a mark differs from it by more than MARK_CONTRAST grey levels, covers less than
+# MARK_AREA face widths squared and spans less than MARK_SPAN. Eyes, brows, lips and the nose are
+# the face's own symmetric features and are left alone, as is the oval's rim (hair, the jaw line).
+MARK_SIGMA = 0.02
+MARK_CONTRAST = 30.0
+MARK_AREA = 0.004
+MARK_SPAN = 0.1
 
 
 def midline(points: np.ndarray) -> tuple[np.ndarray, float]:
@@ -67,7 +92,7 @@ def frontalise(image: np.ndarray, points: np.ndarray, yaw_ratio: float) -> tuple
 
     h, w = image.shape[:2]
     own = _warp(image, points, target, (w, h))
-    twin = _warp(image, points[MIRROR], target, (w, h))  # the near half, mirrored onto the far half
+    twin = _without_marks(_warp(image, points[MIRROR], target, (w, h)), target)  # the near half, mirrored
 
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     t_normal, t_offset = midline(target)
@@ -81,6 +106,47 @@ def frontalise(image: np.ndarray, points: np.ndarray, yaw_ratio: float) -> tuple
     weight = (weight * (1.0 - nose)).astype(np.float32)[..., None]
     blended = own.astype(np.float32) + weight * (twin.astype(np.float32) - own.astype(np.float32))
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8), target
+
+
+def _without_marks(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """`image` (uint8, RGB first) with small one-off marks on the skin replaced by the skin around them.
+
+    Mirrored as they are, a teardrop gem under one eye became two in the render. points: the face's
+    layout in `image`."""
+    width = face_width(points)
+    luma = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    sigma = max(1.0, MARK_SIGMA * width)
+    contrast = np.abs(luma - cv2.GaussianBlur(luma, (0, 0), sigma))
+    # Shapes are judged at half the contrast: at the full one an eyeliner wing breaks into round bits.
+    found = (contrast > 0.5 * MARK_CONTRAST).astype(np.uint8)
+    shape = luma.shape
+    features = np.zeros(shape, np.uint8)
+    for region in (RIGHT_EYE, LEFT_EYE, RIGHT_BROW, LEFT_BROW, OUTER_LIPS):
+        features = np.maximum(features, polygon_mask(shape, cv2.convexHull(points[region]).reshape(-1, 2), 1.0))
+    own = soft_region(features, 0.03 * width, 0.0) > 0.5  # eyes, brows and lips, grown a little
+    nose = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(nose, np.round(cv2.convexHull(points[NOSE])).astype(np.int32), 1)
+    inner = soft_region(polygon_mask(shape, points[FACE_OVAL], 1.0), -0.05 * width, 0.0) > 0.5
+    found[own | (nose > 0) | ~inner] = 0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(found)
+    box_w, box_h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    # Small and round: a stud or a mole. The end of an eyeliner wing, a lash or a crease is long and
+    # thin, part of the user's look, and mirrored like the rest.
+    small = ((area < MARK_AREA * width * width) & (np.maximum(box_w, box_h) < MARK_SPAN * width)
+             & (np.maximum(box_w, box_h) <= 2 * np.minimum(box_w, box_h)) & (area >= 0.5 * box_w * box_h))
+    small[0] = False  # the background label
+    strong = np.zeros(count, bool)
+    strong[np.unique(labels[(contrast > MARK_CONTRAST) & (found > 0)])] = True
+    small &= strong
+    if count <= 1 or not small.any():
+        return image
+    marks = small[labels].astype(np.uint8) * 255
+    soft = soft_region(marks, max(1.0, 0.015 * width), max(1.0, 0.005 * width))[..., None]
+    # The skin around, the mark and its soft edge left out of the average (else it leaves a grey ghost).
+    around = 1.0 - soft
+    base = cv2.GaussianBlur(image * around, (0, 0), 2.0 * sigma) / np.maximum(
+        cv2.GaussianBlur(around, (0, 0), 2.0 * sigma), 1e-3)[..., None]
+    return np.clip(image + soft * (base - image) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray, size: tuple[int, int]) -> np.ndarray:
