@@ -17,17 +17,13 @@ import numpy as np
 
 from zaobot.models.landmarks import face_width
 from zaobot.models.masks import polygon_mask, soft_region
+from zaobot.models.occlusion import own_features
 from zaobot.models.topology import (
     CHEEK_IMAGE_LEFT,
     CHEEK_IMAGE_RIGHT,
     FACE_OVAL,
-    LEFT_BROW,
-    LEFT_EYE,
     MIDLINE,
     MIRROR,
-    OUTER_LIPS,
-    RIGHT_BROW,
-    RIGHT_EYE,
     WARP_TRIANGLES,
     warp_points,
 )
@@ -100,12 +96,18 @@ def frontalise(image: np.ndarray, points: np.ndarray, yaw_ratio: float) -> tuple
     width = max(1.0, SEAM * face_width(target))
     offset_px = SEAM_OFFSET * face_width(target)
     weight = share / (1.0 + np.exp(-(dist - offset_px) / (0.5 * width)))
-    nose = np.zeros((h, w), np.uint8)  # the nose stays the selfie's own: its mirror image lands beside it
-    cv2.fillConvexPoly(nose, np.round(cv2.convexHull(target[NOSE])).astype(np.int32), 255)
-    nose = cv2.GaussianBlur(nose, (0, 0), width).astype(np.float64) / 255.0
+    # The nose stays the selfie's own: its mirror image lands beside it.
+    nose = cv2.GaussianBlur(_nose(target, (h, w)), (0, 0), width).astype(np.float64) / 255.0
     weight = (weight * (1.0 - nose)).astype(np.float32)[..., None]
     blended = own.astype(np.float32) + weight * (twin.astype(np.float32) - own.astype(np.float32))
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8), target
+
+
+def _nose(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """uint8 (h, w): the nose's convex hull, 255 inside."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, np.round(cv2.convexHull(points[NOSE])).astype(np.int32), 255)
+    return mask
 
 
 def _without_marks(image: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -120,12 +122,8 @@ def _without_marks(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     # Shapes are judged at half the contrast: at the full one an eyeliner wing breaks into round bits.
     found = (contrast > 0.5 * MARK_CONTRAST).astype(np.uint8)
     shape = luma.shape
-    features = np.zeros(shape, np.uint8)
-    for region in (RIGHT_EYE, LEFT_EYE, RIGHT_BROW, LEFT_BROW, OUTER_LIPS):
-        features = np.maximum(features, polygon_mask(shape, cv2.convexHull(points[region]).reshape(-1, 2), 1.0))
-    own = soft_region(features, 0.03 * width, 0.0) > 0.5  # eyes, brows and lips, grown a little
-    nose = np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(nose, np.round(cv2.convexHull(points[NOSE])).astype(np.int32), 1)
+    own = own_features(shape, points, max(1, int(0.03 * width)))
+    nose = _nose(points, shape)
     inner = soft_region(polygon_mask(shape, points[FACE_OVAL], 1.0), -0.05 * width, 0.0) > 0.5
     found[own | (nose > 0) | ~inner] = 0
     count, labels, stats, _ = cv2.connectedComponentsWithStats(found)

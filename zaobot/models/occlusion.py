@@ -101,7 +101,7 @@ def _sample_mask(shape: tuple[int, int], points: np.ndarray, face_px: float) -> 
     return sample > 0
 
 
-def _features(shape: tuple[int, int], points: np.ndarray, grow: int) -> np.ndarray:
+def own_features(shape: tuple[int, int], points: np.ndarray, grow: int) -> np.ndarray:
     """Eyes, brows and lips (grown by `grow` px): the user's own non-skin features."""
     mask = np.zeros(shape, np.uint8)
     for loop in (RIGHT_EYE, LEFT_EYE, OUTER_LIPS, INNER_LIPS):
@@ -173,7 +173,7 @@ def skin_fill(rgb: np.ndarray, points: np.ndarray, keep: np.ndarray, skin: np.nd
     face_px = _face_px(points)
     if float(keep.min()) >= 0.99:
         return rgb
-    own = _features(_hw(keep), points, max(1, int(0.04 * face_px)))
+    own = own_features(_hw(keep), points, max(1, int(0.04 * face_px)))
     weights = (keep * (skin > 0.5) * ~own).astype(np.float32)
     total = float(weights.sum())
     if total < 1.0:  # no skin seen at all: nothing to fill from (the alpha still hides the hair)
@@ -196,7 +196,7 @@ def covered_share(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None =
     skin = skin_probability(rgb, points) if skin is None else skin
     face_px = _face_px(points)
     oval = polygon_mask(_hw(skin), points[FACE_OVAL], 1.0) > 127
-    area = oval & ~_features(_hw(skin), points, max(1, int(0.02 * face_px)))
+    area = oval & ~own_features(_hw(skin), points, max(1, int(0.02 * face_px)))
     if area.sum() == 0:
         return 1.0
     return float((skin[area] < 0.35).mean())
@@ -236,7 +236,7 @@ def scene_objects(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
     found = entering(cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel), edge)
     if not found.any():  # most frames: pupils, nostrils and brows are thinner than an object, or inside
         return np.zeros(shape, np.float32)
-    own = _features(shape, points, max(1, int(0.03 * face_px))) | (skin_probability(rgb, points) >= 0.5)
+    own = own_features(shape, points, max(1, int(0.03 * face_px))) | (skin_probability(rgb, points) >= 0.5)
     found[own] = 0
     found = entering(cv2.morphologyEx(found, cv2.MORPH_OPEN, kernel), edge)
     if not found.any():
