@@ -2,11 +2,11 @@
 
 Usage: python benchmarks/render.py [--scene demo] [--selfie PATH] [--repeat 5]
 Both figures are measured in the same run with the same codec settings, alternately (a plain
-transcode, then a render, five times). The ratio is that of the two medians; each render's ratio
-to the plain transcode just before it is printed beside it, to show how much this machine drifts
-between runs (20% within minutes on the 2-core box of the project's notes). The CPU time of both,
-all threads counted, is printed too: it measures the work the render adds, which a neighbour's
-load on a shared machine does not move as much.
+transcode, then a render, `--repeat` times). The ratio is that of the two medians; each render's
+ratio to the plain transcode just before it is printed beside it, to show how much the machine
+drifted during the run (20% within minutes on the 2-core box of the project's notes). The CPU time
+of both, all threads counted, is printed too: the work the render adds. It moves with a busy
+machine as well (caches and cores are shared), only less than wall time.
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def _without_marks(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     strong = np.zeros(count, bool)
     strong[np.unique(labels[(contrast > MARK_CONTRAST) & (found > 0)])] = True
     small &= strong
-    if count <= 1 or not small.any():
+    if not small.any():
         return image
     marks = small[labels].astype(np.uint8) * 255
     soft = soft_region(marks, max(1.0, 0.015 * width), max(1.0, 0.005 * width))[..., None]
