@@ -114,6 +114,32 @@ def media_keys(server: RedisServer) -> list[bytes]:
     return list(server.client().scan_iter(f"{MEDIA_PREFIX}*"))
 
 
+def test_the_front_end_stops_within_seconds_even_just_after_it_started(tmp_path, server):
+    """On Python 3.11 a cancel that lands as redis-py finishes a socket write is dropped (asyncio.wait_for),
+    and a watcher survived `stop`: stopping right after a start hung every time. The loop is run by hand so
+    that a stop that never ends fails the test instead of hanging it in asyncio.run's own clean-up."""
+    async def start_then_stop(settings, store, delay: float) -> float | None:
+        runner = BrokerRunner(store, settings)
+        await runner.start(Chat().hooks())
+        await asyncio.sleep(delay)
+        started = time.monotonic()
+        stopping = asyncio.create_task(runner.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=15)
+        return time.monotonic() - started if done else None
+
+    for n, delay in enumerate((0.0, 0.0, 0.01, 0.1, 0.5, 1.2)):
+        settings = make_settings(tmp_path / f"front{n}", broker_url=server.url)
+        store = storage.open_store(settings)
+        loop = asyncio.new_event_loop()
+        try:
+            took = loop.run_until_complete(start_then_stop(settings, store, delay))
+        finally:
+            loop.close()
+            store.close()
+        assert took is not None, f"stop() had not ended 15 s after a start {delay} s earlier"
+        assert took < 5, f"stop() took {took:.1f} s"
+
+
 def test_jobs_spread_over_both_workers_and_each_user_gets_one_clip(tmp_path, server, workers, demo_selfie_bytes):
     async def scenario(runner: BrokerRunner, store: storage.Store, chat: Chat) -> None:
         ids = new_jobs(store, demo_selfie_bytes, 4)

@@ -27,6 +27,7 @@ from zaobot.media.scenes import SceneLibrary
 from zaobot.models.factory import create_engine
 from zaobot.storage.db import DatabaseDamaged, check_integrity
 from zaobot.storage.store import in_thread
+from zaobot.tasks import end_tasks
 from zaobot.web.security import SecurityHeaders
 from zaobot.web.site import browser_routes
 
@@ -206,8 +207,7 @@ async def serve(settings: Settings) -> None:
         log.info("shutting down")
         if server is not None:
             server.should_exit = True
-        for task in tasks:
-            task.cancel()
+        await end_tasks(tasks)
         if telegram_app is not None:
             if telegram_app.updater and telegram_app.updater.running:
                 await telegram_app.updater.stop()

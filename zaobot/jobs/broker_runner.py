@@ -33,6 +33,7 @@ from zaobot.jobs.runner import JobRunner, RemoteFailure, Rendered, RunnerHooks
 from zaobot.jobs.worker import JobCancelled
 from zaobot.storage import Job, Store, get_job
 from zaobot.storage.jobs import ACTIVE
+from zaobot.tasks import end_tasks
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,8 @@ class BrokerRunner(JobRunner):
         log.info("renders go to workers through the broker (%d in flight at most)", self.capacity)
 
     async def stop(self) -> None:
-        for task in self._watchers:
-            task.cancel()
+        await end_tasks(self._watchers)  # a single cancel can be lost inside redis-py (see zaobot.tasks)
         await super().stop()  # jobs in flight stay 'running': the next start sends them again
-        await asyncio.gather(*self._watchers, return_exceptions=True)
         if self._aredis is not None:
             await self._aredis.aclose()
         self._broker.close()
@@ -111,7 +110,8 @@ class BrokerRunner(JobRunner):
         deadline = self.settings.render_time_limit_s * (MAX_RETRIES + 1) + 300
         try:
             await asyncio.to_thread(self._send, job, data)
-            result = await asyncio.wait_for(waiting, timeout=deadline)
+            async with asyncio.timeout(deadline):  # not wait_for: on 3.11 it can swallow a cancel
+                result = await waiting
         except TimeoutError:
             raise RemoteFailure("job.failed", "no worker answered in time") from None
         finally:

@@ -43,6 +43,7 @@ from zaobot.storage import (
 from zaobot.storage.aio import StorageThread
 from zaobot.storage.jobs import ACTIVE, JobStatus
 from zaobot.storage.media import TamperedFile
+from zaobot.tasks import end_tasks
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,10 @@ class JobRunner:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="zaobot-dispatcher")
 
     async def stop(self) -> None:
-        if self._dispatcher:
-            self._dispatcher.cancel()
-        for task in [*self._active.values(), *self._deliveries]:
+        if self._dispatcher:  # first, so that it claims no job for a pool that is shutting down
+            await end_tasks([self._dispatcher])
+        jobs = [*self._active.values(), *self._deliveries]
+        for task in jobs:
             task.cancel()  # an interrupted delivery stays 'rendered' and is resumed at the next start
         if self._pool:
             warming = self._warming_workers()
@@ -140,7 +142,7 @@ class JobRunner:
                 await asyncio.get_running_loop().run_in_executor(None, _end_processes, warming)
         if self._progress_q is not None:
             self._progress_q.put(None)
-        await asyncio.gather(*self._active.values(), *self._deliveries, return_exceptions=True)
+        await end_tasks(jobs)
         self.io.close()
 
     def _warming_workers(self) -> list[multiprocessing.process.BaseProcess]:
@@ -202,7 +204,8 @@ class JobRunner:
     async def _dispatch(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):  # not wait_for: on 3.11 it can swallow stop's cancel
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
