@@ -14,8 +14,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "zaobot"
 
 LAYERS = ("base", "models/media", "pipeline", "jobs", "core", "adapters")  # bottom to top
 ADAPTERS = {"app", "cli", "__main__", "handlers.telegram", "handlers.wechat", "handlers.webhook_body"}
-# consent: the consent text, wording; challenge: the live check's actions (settings validate them)
-BASE = {"", "config", "wording", "errors", "consent", "redact", "keys", "challenge"}
+# consent: the consent text, wording; challenge: the live check's actions (settings validate them);
+# tasks: ending asyncio tasks (the runners and `serve`)
+BASE = {"", "config", "wording", "errors", "consent", "redact", "keys", "challenge", "tasks"}
 
 
 def layer_of(module: str) -> str:
