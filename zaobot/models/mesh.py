@@ -27,7 +27,7 @@ benchmarks/quality.py):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -84,6 +84,12 @@ class SourceLevel:
     rgba: np.ndarray  # uint8 (h, w, 4)
     points: np.ndarray  # float32 (478, 2)
     face_px: float
+    # The colour channels alone, contiguous: the full-size warp samples three channels, not four,
+    # and needs no conversion after (the alpha is read at the reduced scale only).
+    rgb: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rgb", np.ascontiguousarray(self.rgba[..., :3]))
 
 
 @dataclass(frozen=True)
@@ -286,7 +292,7 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
         level = pick_level(source, face_px)
         map_x, map_y = raster.maps(warp_points(level.points))
         full_x, full_y = upsample_maps(map_x, map_y, size)
-        warped = cv2.remap(level.rgba, full_x, full_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        warped = cv2.remap(level.rgb, full_x, full_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         # The reduced-scale copy for masks and tone is sampled from a pyramid level near its own
         # size, on the same raster: downsizing the full-size warp costs ten times more.
         coarse = pick_level(source, face_px * scale)
@@ -323,7 +329,7 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSourc
             small_tone *= (1.0 - masks.front)[..., None]  # the scene's hand or microphone keeps its own colour
         tone = cv2.resize(small_tone, size, interpolation=cv2.INTER_LINEAR)
         a = cv2.resize(masks.sharp, size, interpolation=cv2.INTER_LINEAR)
-        mixed = cv2.blendLinear(cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB), scene_roi, a, 1.0 - a)
+        mixed = cv2.blendLinear(warped, scene_roi, a, 1.0 - a)
         # The decoded frame is ours alone: write the face region in place instead of copying 2.7 MB.
         frame[y0:y1, x0:x1] = cv2.add(mixed, tone, dtype=cv2.CV_8U)
     return frame
