@@ -78,6 +78,9 @@ class _Graphs:
         self.close()
 
 
+PERSON_SIDE = 512  # the person mask's long side at most (FaceAnalyzer.person)
+
+
 class FaceAnalyzer(_Graphs):
     """Detector + static mesh for still images. Not thread-safe: one per thread."""
 
@@ -89,6 +92,23 @@ class FaceAnalyzer(_Graphs):
             static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3
         )
         self._graphs = (self._full, self._short, self._mesh)
+        self._person: Any = None  # selfie segmentation, loaded on first use: only a render's selfie needs it
+
+    def person(self, rgb: np.ndarray) -> np.ndarray:
+        """float32 in [0, 1]: how much each pixel is the person (hair and clothes included), not the
+        backdrop: mediapipe's bundled selfie segmentation. Where hair around a face is sampled.
+
+        The mask covers the whole image at PERSON_SIDE px on its long side at most (the model sees
+        256 px anyway): at a 40 MP selfie's own size it would take 160 MB."""
+        if self._person is None:
+            self._person = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+            self._graphs = (*self._graphs, self._person)
+        scale = min(1.0, PERSON_SIDE / max(rgb.shape[:2]))
+        if scale < 1.0:
+            rgb = cv2.resize(rgb, (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))),
+                             interpolation=cv2.INTER_AREA)
+        mask = self._person.process(np.ascontiguousarray(rgb)).segmentation_mask
+        return np.clip(np.asarray(mask, np.float32), 0.0, 1.0)
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         """All faces, largest first; both detector ranges merged so near and far faces count."""

@@ -123,8 +123,20 @@ def _sharpen(rgb: np.ndarray, sigma: float, amount: float) -> np.ndarray:
     return cv2.addWeighted(rgb, 1.0 + amount, blur, -amount, 0)
 
 
-def build_source(rgb: np.ndarray, points: np.ndarray) -> MeshSource:
+def _mask_window(mask: np.ndarray, image_size: tuple[int, int], origin: tuple[int, int], scale: float,
+                 size: tuple[int, int]) -> np.ndarray:
+    """The part of `mask` (covering an image of `image_size` (W, H) at its own, smaller resolution)
+    under a crop of that image at `origin` (x, y), scaled by `scale`, of `size` (W, H): bilinear."""
+    sx, sy = mask.shape[1] / image_size[0], mask.shape[0] / image_size[1]
+    to_mask = np.array([[sx / scale, 0.0, sx * (origin[0] + 0.5 / scale) - 0.5],
+                        [0.0, sy / scale, sy * (origin[1] + 0.5 / scale) - 0.5]], np.float32)
+    return cv2.warpAffine(mask, to_mask, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def build_source(rgb: np.ndarray, points: np.ndarray, person: np.ndarray | None = None) -> MeshSource:
     """Crop, scale and measure the selfie face once, so each frame only warps and blends.
+    `person`: the selfie's person mask (FaceAnalyzer.person, at any resolution), where hair is sampled.
 
     Raises FaceCovered when too little of the face is visible skin to render it."""
     oval = points[FACE_OVAL]
@@ -140,13 +152,15 @@ def build_source(rgb: np.ndarray, points: np.ndarray) -> MeshSource:
     if scale < 1.0:
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         pts = (pts + 0.5) * scale - 0.5
+    person_crop = None if person is None else _mask_window(person, (w, h), (cx0, cy0), scale,
+                                                           (crop.shape[1], crop.shape[0]))
     crop = np.ascontiguousarray(crop)
     skin = skin_probability(crop, pts)
     covered = covered_share(crop, pts, skin)
     if covered > COVERED_MAX:
         raise FaceCovered()
     eyes_open, gap = eye_openness(pts) >= EYES_OPEN_MIN, mouth_gap(pts)
-    keep = keep_map(crop, pts, skin)
+    keep = keep_map(crop, pts, skin, person_crop)
     if gap > MOUTH_OPEN_MIN:  # lips and teeth the mesh left outside its lip line stay out of the texture
         keep = np.minimum(keep, 1.0 - lips_outside(crop, pts))
     crop = skin_fill(crop, pts, keep, skin)
@@ -345,7 +359,8 @@ class MeshEngine:
         self._analyzer = FaceAnalyzer()
 
     def prepare_source(self, selfie: np.ndarray) -> MeshSource:
-        return build_source(selfie, locate_face(self._analyzer, selfie, self.min_face_px))
+        points = locate_face(self._analyzer, selfie, self.min_face_px)
+        return build_source(selfie, points, self._analyzer.person(selfie))
 
     def swap_frame(
         self, frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSource, timer: StageTimer

@@ -139,11 +139,13 @@ def hair_zone(shape: tuple[int, int], points: np.ndarray) -> tuple[np.ndarray, n
     return zone, edge
 
 
-def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None) -> np.ndarray:
+def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None,
+             person: np.ndarray | None = None) -> np.ndarray:
     """float32 (h, w): 0 where hair or another occluder lies over the face, 1 elsewhere.
 
     Brown and black hair have a skin-like chroma, so darkness counts too: a pixel far darker
-    than the person's sampled skin is hair."""
+    than the person's sampled skin is hair. With the selfie's `person` mask (h, w), strands at
+    the face's sides that look like the person's own hair are found too (`hair_like`)."""
     skin = skin_probability(rgb, points) if skin is None else skin
     face_px = _face_px(points)
     measured = _luma_and_level(rgb, points, face_px)
@@ -155,8 +157,80 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks are pores
     occluder = entering(candidate, edge)
+    if person is not None:
+        occluder |= hair_like(rgb, points, person)
     # Grown: strands' soft, thin ends reach past what the threshold finds.
     return 1.0 - soft_region(occluder, max(1, int(0.03 * face_px)), max(1.0, 0.012 * face_px))
+
+
+HAIR_BAND = 0.12  # hair_like looks this far (face widths) in from the face's edge ...
+HAIR_SAMPLE_REACH = 0.25  # ... with the person's hair sampled this far out from it, above the brows
+HAIR_FEATURE_GROW = 0.06  # eyes, brows and lips grown by this much are never hair (eyeliner wings, lashes)
+HAIR_LLR = 3.0  # log-likelihood ratio, hair against skin, past which a pixel is hair
+HAIR_MIN_SAMPLE = 0.02  # least hair sample (a share of the face's area): a bald head or a tight crop has none
+BROWS = np.array([70, 105, 300, 334], dtype=np.int32)  # upper brow points: the hair sample lies above them
+
+
+def _appearance(rgb: np.ndarray, face_px: float) -> np.ndarray:
+    """float32 (h, w, 4): CIELAB, smoothed a little, and the log of fine-detail energy (x 20, so that
+    it weighs like a few LAB units): hair is strands, skin is smooth, even where their colours meet."""
+    lab = to_lab(cv2.GaussianBlur(rgb, (0, 0), max(0.8, 0.006 * face_px))).astype(np.float32)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    detail = gray - cv2.GaussianBlur(gray, (0, 0), max(1.0, 0.012 * face_px))
+    energy = np.log1p(np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), max(1.5, 0.02 * face_px))))
+    return np.dstack([lab, 20.0 * energy])
+
+
+def _log_likelihood(features: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    """float32 (h, w): each pixel's log-likelihood under a Gaussian fitted to `features` at `sample`
+    (regularised: a few units of spread added to every feature)."""
+    x = features[sample].astype(np.float64)
+    mean = x.mean(axis=0)
+    cov = np.cov(x.T) + 4.0 * np.eye(x.shape[1])
+    inv = np.linalg.inv(cov)
+    d = features - mean.astype(np.float32)
+    return (-0.5 * (np.einsum("...i,ij,...j->...", d, inv.astype(np.float32), d)
+                    + np.linalg.slogdet(cov)[1])).astype(np.float32)
+
+
+def hair_like(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """uint8 (h, w): strands at the face's sides and forehead corners that look like the person's
+    own hair, entering from the face's edge.
+
+    Light brown hair on brown skin, or blonde curls under coloured light, pass the skin model
+    (`keep_map`): pasted, they became stripes down the actor's cheeks. Here the person's hair is
+    sampled where it surely is, around the head above the brows (the `person` mask keeps the
+    backdrop out), and the skin on the inner face (shading and all); a pixel near the face's edge
+    far likelier under the hair model, in colour and fine texture, is hair. Eyes, brows and lips,
+    generously grown, never are."""
+    face_px = _face_px(points)
+    shape = _hw(rgb)
+    oval = polygon_mask(shape, points[FACE_OVAL], 1.0)
+
+    def grown(r: float) -> np.ndarray:
+        k = max(1, int(r * face_px))
+        return cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+
+    def shrunk(r: float) -> np.ndarray:
+        k = max(1, int(r * face_px))
+        return cv2.erode(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+
+    above = np.arange(shape[0])[:, None] < float(points[BROWS, 1].mean())
+    hair_sample = (grown(0.03) < 128) & (grown(HAIR_SAMPLE_REACH) > 127) & (person > 0.5) & above
+    face_area = float((oval > 127).sum())
+    if hair_sample.sum() < HAIR_MIN_SAMPLE * face_area:
+        return np.zeros(shape, np.uint8)
+    skin_sample = (shrunk(0.15) > 127) & ~own_features(shape, points, max(1, int(0.04 * face_px)))
+    if not skin_sample.any():
+        return np.zeros(shape, np.uint8)
+    features = _appearance(rgb, face_px)
+    ratio = _log_likelihood(features, hair_sample) - _log_likelihood(features, skin_sample)
+    zone, edge = hair_zone(shape, points)
+    band = shrunk(HAIR_BAND) < 128
+    theirs = ~own_features(shape, points, max(1, int(HAIR_FEATURE_GROW * face_px)))
+    candidate = (zone & band & theirs & (ratio > HAIR_LLR)).astype(np.uint8) * 255
+    k = max(3, int(0.015 * face_px) | 1)
+    return entering(cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)), edge)
 
 
 SKIN_FILL_SIGMA = 0.08  # the user's skin under their hair is estimated from skin this far around (face widths)
