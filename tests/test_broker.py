@@ -125,7 +125,11 @@ def test_the_front_end_stops_within_seconds_even_just_after_it_started(tmp_path,
         started = time.monotonic()
         stopping = asyncio.create_task(runner.stop())
         done, _ = await asyncio.wait({stopping}, timeout=15)
-        return time.monotonic() - started if done else None
+        if not done:
+            return None
+        assert runner._dispatcher is not None and runner._dispatcher.done()
+        assert all(task.done() for task in runner._watchers)  # ended, not left looping
+        return time.monotonic() - started
 
     for n, delay in enumerate((0.0, 0.0, 0.01, 0.1, 0.5, 1.2)):
         settings = make_settings(tmp_path / f"front{n}", broker_url=server.url)

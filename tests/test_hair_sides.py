@@ -54,3 +54,21 @@ def test_blonde_curls_at_the_side_are_hair_where_the_skin_model_saw_none():
 def test_short_hair_clear_of_the_face_finds_next_to_nothing(name):
     got = sides(name)
     assert got["left"] + got["right"] < 0.01, got
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.37])
+def test_person_mask_window_matches_cropping_the_full_size_mask(scale):
+    """build_source maps the person mask (at its own, smaller size) into the selfie's crop directly:
+    the same as cropping a full-size mask and scaling it with the crop."""
+    from zaobot.models.mesh import _mask_window
+
+    rng = np.random.default_rng(3)
+    full = cv2.GaussianBlur(rng.random((600, 480)).astype(np.float32), (0, 0), 25)  # smooth, like a mask
+    full = (full - full.min()) / (full.max() - full.min())
+    small = cv2.resize(full, (240, 300), interpolation=cv2.INTER_AREA)
+    x0, y0, x1, y1 = 100, 150, 400, 500
+    size = (round((x1 - x0) * scale), round((y1 - y0) * scale))
+    expected = cv2.resize(full[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+    got = _mask_window(small, (480, 600), (x0, y0), size[0] / (x1 - x0), size)
+    assert got.shape == expected.shape
+    assert float(np.abs(got - expected)[5:-5, 5:-5].max()) < 0.02

@@ -34,6 +34,9 @@ from zaobot.web.site import browser_routes
 log = logging.getLogger(__name__)
 
 
+HTTP_STOP_S = 5.0  # at shutdown, how long the HTTP server may take to answer requests in flight
+
+
 async def _sweeper(store: storage.Store, interval: float) -> None:
     while True:
         try:
@@ -139,6 +142,7 @@ async def serve(settings: Settings) -> None:
     tasks: list[asyncio.Task] = []
     telegram_app = None
     server = None
+    serving: asyncio.Task | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -187,7 +191,8 @@ async def serve(settings: Settings) -> None:
             await replay_held_updates(telegram_app, store)
         if sock is not None:
             server = uvicorn.Server(http_config(settings, web_app(settings, telegram_app, [*wechat_routes, *browser])))
-            tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
+            serving = asyncio.create_task(server.serve(sockets=[sock]), name="zaobot-http")
+            tasks.append(serving)
             log.info("http: listening on %s:%d%s", settings.http_host, settings.http_port,
                      "; console at /console" if settings.console_enabled else "")
             if settings.playground:
@@ -205,8 +210,9 @@ async def serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
-        if server is not None:
-            server.should_exit = True
+        if server is not None and serving is not None:
+            server.should_exit = True  # answers what is in flight and closes its sockets, if given the time
+            await asyncio.wait({serving}, timeout=HTTP_STOP_S)
         await end_tasks(tasks)
         if telegram_app is not None:
             if telegram_app.updater and telegram_app.updater.running:

@@ -16,24 +16,31 @@ from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 
-RECANCEL_S = 0.2  # how long one cancel is given before the next
+FIRST_GRACE_S = 1.0  # the first cancel is given this long: a task's own async clean-up runs undisturbed ...
+RECANCEL_S = 0.2  # ... then the ones still running are cancelled again this often
 
 
 async def end_tasks(tasks: Iterable[asyncio.Task], grace_s: float = 10.0) -> None:
-    """Cancel `tasks` and wait until each has ended, cancelling those still running again every
-    RECANCEL_S. After `grace_s` the stragglers are logged and left: a shutdown must finish."""
+    """Cancel `tasks` and wait until each has ended: FIRST_GRACE_S for the first cancel, then
+    cancelling those still running again every RECANCEL_S (a cancel being handled can't be told
+    from a lost one on 3.11). After `grace_s` the stragglers are logged and left: a shutdown must
+    finish."""
     tasks = list(tasks)
     pending = {task for task in tasks if not task.done()}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace_s
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=RECANCEL_S)
-        if pending and loop.time() > deadline:
-            log.warning("tasks still running after %.0f s of cancelling: %s", grace_s,
-                        ", ".join(sorted(task.get_name() for task in pending)))
-            return
-    for task in tasks:  # retrieve their outcomes, so that asyncio logs no "exception never retrieved"
-        if task.done() and not task.cancelled():
-            task.exception()
+    wait = FIRST_GRACE_S
+    try:
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=wait)
+            wait = RECANCEL_S
+            if pending and loop.time() > deadline:
+                log.warning("tasks still running after %.0f s of cancelling: %s", grace_s,
+                            ", ".join(sorted(task.get_name() for task in pending)))
+                return
+    finally:
+        for task in tasks:  # retrieve their outcomes, so that asyncio logs no "exception never retrieved"
+            if task.done() and not task.cancelled():
+                task.exception()

@@ -27,7 +27,7 @@ class SelfieChecker:
 
     def __init__(self, settings: Settings, engine_factory: Callable[[], Engine] | None = None) -> None:
         self._settings = settings
-        self._factory = engine_factory or (lambda: MeshEngine(min_face_px=settings.min_face_px))
+        self._factory = engine_factory or (lambda: MeshEngine(min_face_px=settings.min_face_px, find_hair=False))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zaobot-selfie")
         self._local = threading.local()
 

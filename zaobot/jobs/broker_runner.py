@@ -33,7 +33,6 @@ from zaobot.jobs.runner import JobRunner, RemoteFailure, Rendered, RunnerHooks
 from zaobot.jobs.worker import JobCancelled
 from zaobot.storage import Job, Store, get_job
 from zaobot.storage.jobs import ACTIVE
-from zaobot.tasks import end_tasks
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +87,9 @@ class BrokerRunner(JobRunner):
         log.info("renders go to workers through the broker (%d in flight at most)", self.capacity)
 
     async def stop(self) -> None:
-        await end_tasks(self._watchers)  # a single cancel can be lost inside redis-py (see zaobot.tasks)
+        # The dispatcher with the watchers: without the results watcher nobody would hear what it sends.
+        # (end_tasks: a single cancel can be lost inside redis-py, see zaobot.tasks.)
+        await self._end_dispatcher(*self._watchers)
         await super().stop()  # jobs in flight stay 'running': the next start sends them again
         if self._aredis is not None:
             await self._aredis.aclose()

@@ -48,6 +48,7 @@ from zaobot.tasks import end_tasks
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2  # the first run and one retry after an interruption
+DISPATCHER_STOP_S = 2.0  # how long `stop` lets the dispatcher finish a claim before cancelling it
 _SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -106,6 +107,7 @@ class JobRunner:
         self.hooks: RunnerHooks | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
         self._dispatcher: asyncio.Task | None = None
         self._active: dict[str, asyncio.Task] = {}
         self._deliveries: set[asyncio.Task] = set()
@@ -130,8 +132,7 @@ class JobRunner:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="zaobot-dispatcher")
 
     async def stop(self) -> None:
-        if self._dispatcher:  # first, so that it claims no job for a pool that is shutting down
-            await end_tasks([self._dispatcher])
+        await self._end_dispatcher()
         jobs = [*self._active.values(), *self._deliveries]
         for task in jobs:
             task.cancel()  # an interrupted delivery stays 'rendered' and is resumed at the next start
@@ -144,6 +145,16 @@ class JobRunner:
             self._progress_q.put(None)
         await end_tasks(jobs)
         self.io.close()
+
+    async def _end_dispatcher(self, *others: asyncio.Task) -> None:
+        """End the dispatcher (and `others`) first, so that it claims no job for a runner that is
+        shutting down. It is asked to stop and given a moment to finish a claim in progress: a
+        cancel landing in one would leave the job claimed (running) with no task to render it."""
+        self._stopping = True
+        self._wake.set()
+        if self._dispatcher is not None:
+            await asyncio.wait({self._dispatcher}, timeout=DISPATCHER_STOP_S)
+        await end_tasks([*([self._dispatcher] if self._dispatcher else []), *others])
 
     def _warming_workers(self) -> list[multiprocessing.process.BaseProcess]:
         """Workers that have not reported warm yet. They hold no job, so `stop` ends them rather than
@@ -202,7 +213,7 @@ class JobRunner:
     # ---------------------------------------------------------------- dispatch
 
     async def _dispatch(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 async with asyncio.timeout(1.0):  # not wait_for: on 3.11 it can swallow stop's cancel
                     await self._wake.wait()
@@ -210,7 +221,8 @@ class JobRunner:
                 pass
             self._wake.clear()
             try:
-                while len(self._active) < self.capacity and not await self.io(queue.is_paused):
+                while (not self._stopping and len(self._active) < self.capacity
+                       and not await self.io(queue.is_paused)):
                     job = await self.io(queue.claim_next)
                     if job is None:
                         break

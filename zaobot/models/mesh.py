@@ -354,13 +354,16 @@ class MeshEngine:
 
     name = "mesh"
 
-    def __init__(self, min_face_px: int = 80) -> None:
+    def __init__(self, min_face_px: int = 80, find_hair: bool = True) -> None:
+        """`find_hair`: segment the selfie to sample the person's hair (occlusion.hair_like). The chat's
+        selfie check, which only validates, goes without: the segmentation would run on every selfie."""
         self.min_face_px = min_face_px
+        self.find_hair = find_hair
         self._analyzer = FaceAnalyzer()
 
     def prepare_source(self, selfie: np.ndarray) -> MeshSource:
         points = locate_face(self._analyzer, selfie, self.min_face_px)
-        return build_source(selfie, points, self._analyzer.person(selfie))
+        return build_source(selfie, points, self._analyzer.person(selfie) if self.find_hair else None)
 
     def swap_frame(
         self, frame: np.ndarray, landmarks: np.ndarray | None, source: MeshSource, timer: StageTimer

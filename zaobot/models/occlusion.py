@@ -164,10 +164,13 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
 
 
 HAIR_BAND = 0.12  # hair_like looks this far (face widths) in from the face's edge ...
-HAIR_SAMPLE_REACH = 0.25  # ... with the person's hair sampled this far out from it, above the brows
+# ... with the person's hair sampled this far out from it, above the brows (the selfie's crop, mesh.build_source,
+# has 0.15 face widths round the oval: the sample reaches that far at the sides)
+HAIR_SAMPLE_REACH = 0.25
 HAIR_FEATURE_GROW = 0.06  # eyes, brows and lips grown by this much are never hair (eyeliner wings, lashes)
 HAIR_LLR = 3.0  # log-likelihood ratio, hair against skin, past which a pixel is hair
 HAIR_MIN_SAMPLE = 0.02  # least hair sample (a share of the face's area): a bald head or a tight crop has none
+MIN_SAMPLE_PX = 16  # and at least this many pixels in each sample, for a covariance of four features
 BROWS = np.array([70, 105, 300, 334], dtype=np.int32)  # upper brow points: the hair sample lies above them
 
 
@@ -202,9 +205,11 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.nda
     sampled where it surely is, around the head above the brows (the `person` mask keeps the
     backdrop out), and the skin on the inner face (shading and all); a pixel near the face's edge
     far likelier under the hair model, in colour and fine texture, is hair. Eyes, brows and lips,
-    generously grown, never are."""
-    face_px = _face_px(points)
+    generously grown, never are. `person`: the person mask at the image's size."""
     shape = _hw(rgb)
+    if person.shape[:2] != shape:
+        raise ValueError(f"person mask {person.shape[:2]} is not the image's {shape}")
+    face_px = _face_px(points)
     oval = polygon_mask(shape, points[FACE_OVAL], 1.0)
 
     def grown(r: float) -> np.ndarray:
@@ -218,10 +223,10 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.nda
     above = np.arange(shape[0])[:, None] < float(points[BROWS, 1].mean())
     hair_sample = (grown(0.03) < 128) & (grown(HAIR_SAMPLE_REACH) > 127) & (person > 0.5) & above
     face_area = float((oval > 127).sum())
-    if hair_sample.sum() < HAIR_MIN_SAMPLE * face_area:
+    if hair_sample.sum() < max(MIN_SAMPLE_PX, HAIR_MIN_SAMPLE * face_area):
         return np.zeros(shape, np.uint8)
     skin_sample = (shrunk(0.15) > 127) & ~own_features(shape, points, max(1, int(0.04 * face_px)))
-    if not skin_sample.any():
+    if skin_sample.sum() < MIN_SAMPLE_PX:
         return np.zeros(shape, np.uint8)
     features = _appearance(rgb, face_px)
     ratio = _log_likelihood(features, hair_sample) - _log_likelihood(features, skin_sample)
