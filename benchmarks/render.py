@@ -84,7 +84,7 @@ def main() -> None:
     analyse_frames(read_frames(scene.clip))
     print(f"scene pre-analysis (once, at `scenes add`; never per request): {time.perf_counter() - start:.3f} s")
     print("stage timings (the run with the median total; decode runs on its own thread, overlapping):")
-    for name in ("decode", "swap", "blend", "label", "watermark", "encode"):
+    for name in ("decode", "swap", "blend", "label", "watermark", "convert", "encode"):
         sec = stages[best].get(name, 0.0)
         print(f"  {name:<9} {sec:6.3f} s  {sec / scene.frames * 1000:6.2f} ms/frame")
     print(f"plain decode+encode: median {plain_s:.3f} s  (runs: {', '.join(f'{p:.3f}' for p in plain)})")

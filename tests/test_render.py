@@ -189,3 +189,21 @@ def test_a_clip_being_written_is_owner_only(tmp_path):
         assert len(parts) == 1 and (parts[0].stat().st_mode & 0o777) == 0o600  # plaintext media: 0600 at once
         writer.write(np.zeros((64, 64, 3), np.uint8))
     assert out.is_file() and not list(tmp_path.glob("*.part"))
+
+
+def test_frames_converted_before_the_encoders_thread_encode_the_same(tmp_path, demo_scene):
+    """The render converts each frame to YUV on its own thread (ClipWriter.to_frame), off the encoder's,
+    which is the render's bottleneck: the clip must come out exactly as if the encoder had converted."""
+    from zaobot.media.video import ClipWriter
+
+    frames = [f for _, f in zip(range(20), read_frames(demo_scene.clip))]
+    clips = []
+    for name, convert in (("direct", False), ("converted", True)):
+        out = tmp_path / f"{name}.mp4"
+        with ClipWriter(out, width=demo_scene.width, height=demo_scene.height, fps=demo_scene.fps, crf=23,
+                        preset="veryfast") as writer:
+            for frame in frames:
+                writer.write(writer.to_frame(frame) if convert else frame)
+        clips.append(np.stack(list(read_frames(out))))
+    assert clips[0].shape == (20, demo_scene.height, demo_scene.width, 3)
+    assert np.array_equal(clips[0], clips[1])

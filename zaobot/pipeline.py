@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import av
 import numpy as np
 
 from zaobot.config import Settings
@@ -124,7 +125,7 @@ class _Encoder:
             except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
                 self._error = exc
 
-    def put(self, frame: np.ndarray) -> None:
+    def put(self, frame: np.ndarray | av.VideoFrame) -> None:
         if self._error is not None:
             raise self._error
         self._queue.put(frame)
@@ -187,7 +188,9 @@ def render_scene(
                 if mark is not None:
                     with timer.stage("watermark"):
                         mark.apply(out, analysis.at(count))  # attenuated on the face
-                encoder.put(out)
+                with timer.stage("convert"):  # here, not on the encoder's thread: that one is the bottleneck
+                    converted = writer.to_frame(out)
+                encoder.put(converted)
                 count += 1
                 if progress:
                     progress(count, scene.frames)

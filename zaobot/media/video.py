@@ -107,6 +107,7 @@ class ClipWriter:
             if max_bitrate:
                 options.update({"maxrate": str(max_bitrate), "bufsize": str(max_bitrate * 2)})
         self._video.options = options
+        self._reformatter = av.video.reformatter.VideoReformatter()  # for to_frame, on the caller's thread
         self._video.time_base = Fraction(1, int(round(float(fps) * 1000)))
         self._fps = fps
         self._index = 0
@@ -148,9 +149,15 @@ class ClipWriter:
                 self._mux_audio_until(float(packet.dts * packet.time_base) + 0.1)
             self._out.mux(packet)
 
-    def write(self, rgb: np.ndarray) -> None:
-        """Append one RGB uint8 (H, W, 3) frame."""
+    def to_frame(self, rgb: np.ndarray) -> av.VideoFrame:
+        """An RGB uint8 (H, W, 3) frame converted to what the encoder takes (YUV 4:2:0). `write`
+        does this itself; a caller with a thread to spare converts here, off the encoder's thread."""
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        return self._reformatter.reformat(frame, format=self._video.pix_fmt)  # one context, kept: not one a frame
+
+    def write(self, rgb: np.ndarray | av.VideoFrame) -> None:
+        """Append one frame: RGB uint8 (H, W, 3), or one from `to_frame`."""
+        frame = rgb if isinstance(rgb, av.VideoFrame) else av.VideoFrame.from_ndarray(rgb, format="rgb24")
         time_base = self._video.time_base
         assert time_base is not None  # set in __init__
         frame.pts = int(round(self._index / float(self._fps) / time_base))
