@@ -100,7 +100,8 @@ def _decoded(path: Path, timer: StageTimer, depth: int = 8) -> Iterator[np.ndarr
 
 
 class _Encoder:
-    """Feed frames to the writer on a helper thread, so x264 overlaps the swap of the next frame."""
+    """Feed frames, already converted for the encoder (ClipWriter.to_frame), to the writer on a helper
+    thread, so x264 overlaps the swap of the next frame."""
 
     _STOP = object()
 
@@ -125,7 +126,7 @@ class _Encoder:
             except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
                 self._error = exc
 
-    def put(self, frame: np.ndarray | av.VideoFrame) -> None:
+    def put(self, frame: av.VideoFrame) -> None:
         if self._error is not None:
             raise self._error
         self._queue.put(frame)
