@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from zaobot.models import occlusion
 from zaobot.models.landmarks import FaceAnalyzer
 from zaobot.models.masks import polygon_mask
 from zaobot.models.occlusion import hair_like, keep_map
@@ -39,21 +40,36 @@ def sides(name: str) -> dict[str, float]:
 
 def test_strands_down_both_sides_of_a_brown_skinned_face_are_hair():
     got = sides("faceapi_brown_skin_low_light")
-    assert got["left"] > 0.03 and got["right"] > 0.015, got
-    assert got["right"] > 1.5 * got["skin model right"], got  # the skin model alone missed most of them
+    assert got["left"] > 0.09 and got["right"] > 0.07, got  # measured 0.116 and 0.090
+    assert got["right"] > 3 * got["skin model right"], got  # the skin model alone missed most of them (0.013)
     assert got["inner"] == 0, got  # her eyes, nose, cheeks and mouth are her own
+
+
+def test_the_curtain_closes_the_gaps_between_strands_found(monkeypatch):
+    """Down her right side the ratio alone finds lit strands with gaps between them (the strands in
+    their shade), each of which was a stripe; closed straight down and widened to their soft edges,
+    the side is one band."""
+    full = sides("faceapi_brown_skin_low_light")
+    monkeypatch.setattr(occlusion, "HAIR_CURTAIN", 0.0)
+    monkeypatch.setattr(occlusion, "HAIR_WIDEN", 0.0)
+    alone = sides("faceapi_brown_skin_low_light")
+    assert full["right"] > 2 * alone["right"], (full, alone)  # measured 0.090 against 0.036
+    assert full["inner"] == alone["inner"] == 0
 
 
 def test_blonde_curls_at_the_side_are_hair_where_the_skin_model_saw_none():
     got = sides("faceapi_smile_closed_curly_blonde")
-    assert got["right"] > 0.01 and got["skin model right"] < 0.002, got
+    assert got["right"] > 0.06 and got["skin model right"] < 0.002, got  # measured 0.10
     assert got["inner"] == 0, got
 
 
 @pytest.mark.parametrize("name", ["human_faceid_man_stubble_webcam", "obama_smile_teeth_dark_skin"])
 def test_short_hair_clear_of_the_face_finds_next_to_nothing(name):
+    """The stubble man: 0.1% of his face. Obama: 2.6%, his sideburns by the ears (hair) and their
+    widened edge; below the brows that is filled with his own skin, so a false edge costs little."""
     got = sides(name)
-    assert got["left"] + got["right"] < 0.01, got
+    assert got["left"] + got["right"] < 0.035, got
+    assert got["inner"] == 0, got
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.37])

@@ -28,9 +28,11 @@ FEATHER = 0.04  # the outer edge's soft width, a share of the face width: sharpe
 CORE_INSET = 0.10  # the user's own tone applies fully this far inside the edge ...
 CORE_SOFT = 0.06  # ... fading over this width towards the scene's tone at the edge
 FEATURE_MARGIN = 0.06  # eyes, brows and lips grown by this share of the face width count as "not skin"
-# Within this share of the face width around the actor's eyes, skin the selfie's hair hid is the
-# user's own (occlusion.skin_fill), not the scene's: the scene's carries the actor's glasses rims
-# and eye corners, which showed as doubled features (a ring round each eye on the quality set).
+# Skin the selfie's hair hid is the user's own (occlusion.skin_fill) below the brows, and within
+# this share of the face width around the actor's eyes: the scene's skin there carried the actor's
+# glasses rims and eye corners (a ring round each eye on the quality set), and down the face's sides
+# the actor's paler or pinker cheek showed as a band beside the user's skin. Above the brows the
+# scene's forehead fills in, in the user's tone (`toned`): its texture, not a smooth mean.
 EYES_OWN_SKIN = 0.22
 # The actor's forehead this far above the face oval (face widths) takes the user's skin tone, up to
 # the hairline (occlusion.scene_skin): left as it was, it showed as a pink or pale band over the
@@ -127,7 +129,8 @@ def frame_masks(
     * With `eyes_from_scene` (the selfie's eyes are not clearly open) the eyes do too.
     * `keep` (float32, `shape`) is the selfie's occluder map warped to the scene: hair
       across the forehead is 0 there, so the scene's skin fills in, toned to the user's;
-      round the eyes (EYES_OWN_SKIN) the selfie's own filled-in skin shows instead.
+      below the brows and round the eyes (EYES_OWN_SKIN) the selfie's own filled-in skin
+      shows instead.
     * `hands` (k, 21, 2), region pixels: the scene's hands this frame. In front of the face
       they stay the scene's own, untoned; pasted over, they showed through as a ghost.
     * `objects` (float32, `shape`): other things in front of the actor's face (a microphone,
@@ -158,9 +161,7 @@ def frame_masks(
     sharp = outer * (1.0 - holes)
     occluded = np.zeros_like(outer)
     if hair and keep is not None:
-        # A ramp on the distance to the eyes: a dilation by a 45 px ellipse and a blur cost 1.3 ms a frame, this 0.1.
-        distance = cv2.distanceTransform(255 - eyes, cv2.DIST_L2, 3)
-        keep = np.maximum(keep, np.clip((EYES_OWN_SKIN * f - distance) / (0.06 * f), 0.0, 1.0))
+        keep = np.maximum(keep, own_skin(points, eyes, f, scale))
         sharp *= keep
         occluded = outer * (1.0 - keep)
     front = None if hands is None else hands_mask(hands, shape, scale)
@@ -170,6 +171,18 @@ def frame_masks(
         sharp = sharp * (1.0 - front)
     toned = None if scene_skin is None else forehead(oval, points, f, scale) * scene_skin
     return FrameMasks(outer=outer, sharp=sharp, core=core * outer, occluded=occluded, front=front, toned=toned)
+
+
+def own_skin(points: np.ndarray, eyes: np.ndarray, f: float, scale: float) -> np.ndarray:
+    """float32 (h, w) in [0, 1]: where skin the selfie's hair hid shows as the user's own (the
+    texture's skin_fill), not the scene's: below the brows, and within EYES_OWN_SKIN of the eyes.
+
+    eyes: uint8, the actor's eyes at `scale`; f: the face width at that scale."""
+    # A ramp on the distance to the eyes: a dilation by a 45 px ellipse and a blur cost 1.3 ms a frame, this 0.1.
+    distance = cv2.distanceTransform(255 - eyes, cv2.DIST_L2, 3)
+    near_eyes = np.clip((EYES_OWN_SKIN * f - distance) / (0.06 * f), 0.0, 1.0)
+    h, w = eyes.shape
+    return np.maximum(near_eyes, 1.0 - above_brows(points, (h, w), f, scale))
 
 
 def forehead(oval: np.ndarray, points: np.ndarray, f: float, scale: float) -> np.ndarray:
@@ -182,15 +195,24 @@ def forehead(oval: np.ndarray, points: np.ndarray, f: float, scale: float) -> np
     reach = max(1.0, FOREHEAD_REACH * f)
     outside = cv2.distanceTransform(255 - oval, cv2.DIST_L2, 3)
     band = np.clip((reach - outside) / ((1.0 - FOREHEAD_FULL) * reach), 0.0, 1.0)
+    xs = np.arange(oval.shape[1], dtype=np.float32)[None, :]
+    side = np.minimum(xs, oval.shape[1] - 1 - xs)
+    h, w = oval.shape
+    return band * above_brows(points, (h, w), f, scale) * np.clip(side / max(1.0, SIDE_FADE * f), 0.0, 1.0)
+
+
+def above_brows(points: np.ndarray, shape: tuple[int, int], f: float, scale: float) -> np.ndarray:
+    """float32 (h, w) in [0, 1]: 0 below the brows' top, rising to 1 over 0.1 face widths above it.
+
+    "Above" is along the face's own axis (chin to forehead), so a tilted head is split the same on
+    both sides. f: the face width at `scale`."""
     at = (points.astype(np.float32) + 0.5) * scale - 0.5
     up = at[FOREHEAD_TOP] - at[CHIN]
     up /= max(1e-3, float(np.hypot(*up)))
     brows = float((at[np.r_[RIGHT_BROW, LEFT_BROW]] @ up).max())
-    xs = np.arange(oval.shape[1], dtype=np.float32)[None, :]
-    ys = np.arange(oval.shape[0], dtype=np.float32)[:, None]
-    above = np.clip((xs * up[0] + ys * up[1] - brows) / max(1.0, 0.1 * f), 0.0, 1.0)
-    side = np.minimum(xs, oval.shape[1] - 1 - xs)
-    return band * above * np.clip(side / max(1.0, SIDE_FADE * f), 0.0, 1.0)
+    xs = np.arange(shape[1], dtype=np.float32)[None, :]
+    ys = np.arange(shape[0], dtype=np.float32)[:, None]
+    return np.clip((xs * up[0] + ys * up[1] - brows) / max(1.0, 0.1 * f), 0.0, 1.0)
 
 
 # mediapipe's hand: the palm's outline, then each finger from its knuckle to its tip.

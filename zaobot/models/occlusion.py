@@ -163,12 +163,19 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     return 1.0 - soft_region(occluder, max(1, int(0.03 * face_px)), max(1.0, 0.012 * face_px))
 
 
-HAIR_BAND = 0.12  # hair_like looks this far (face widths) in from the face's edge ...
+# hair_like looks this far (face widths) in from the face's edge (hair hanging past a temple reaches
+# the eye's outer corner: 0.12 left a strand there) ...
+HAIR_BAND = 0.2
 # ... with the person's hair sampled this far out from it, above the brows (the selfie's crop, mesh.build_source,
 # has 0.15 face widths round the oval: the sample reaches that far at the sides)
 HAIR_SAMPLE_REACH = 0.25
 HAIR_FEATURE_GROW = 0.06  # eyes, brows and lips grown by this much are never hair (eyeliner wings, lashes)
 HAIR_LLR = 3.0  # log-likelihood ratio, hair against skin, past which a pixel is hair
+# Hair hangs down the sides in a curtain: gaps up to this long (face widths), straight down between
+# hair found above and below, are hair too (an unlit strand between two lit ones).
+HAIR_CURTAIN = 0.12
+# ... and widened sideways by this much (face widths): the soft edge of a strand beside one found.
+HAIR_WIDEN = 0.04
 HAIR_MIN_SAMPLE = 0.02  # least hair sample (a share of the face's area): a bald head or a tight crop has none
 MIN_SAMPLE_PX = 16  # and at least this many pixels in each sample, for a covariance of four features
 BROWS = np.array([70, 105, 300, 334], dtype=np.int32)  # upper brow points: the hair sample lies above them
@@ -204,8 +211,9 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.nda
     (`keep_map`): pasted, they became stripes down the actor's cheeks. Here the person's hair is
     sampled where it surely is, around the head above the brows (the `person` mask keeps the
     backdrop out), and the skin on the inner face (shading and all); a pixel near the face's edge
-    far likelier under the hair model, in colour and fine texture, is hair. Eyes, brows and lips,
-    generously grown, never are. `person`: the person mask at the image's size."""
+    far likelier under the hair model, in colour and fine texture, is hair; so are a gap straight
+    down between two such strands (HAIR_CURTAIN) and a strand's soft edge beside it (HAIR_WIDEN).
+    Eyes, brows and lips, generously grown, never are. `person`: the person mask at the image's size."""
     shape = _hw(rgb)
     if person.shape[:2] != shape:
         raise ValueError(f"person mask {person.shape[:2]} is not the image's {shape}")
@@ -231,14 +239,23 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.nda
     features = _appearance(rgb, face_px)
     ratio = _log_likelihood(features, hair_sample) - _log_likelihood(features, skin_sample)
     zone, edge = hair_zone(shape, points)
-    band = shrunk(HAIR_BAND) < 128
-    theirs = ~own_features(shape, points, max(1, int(HAIR_FEATURE_GROW * face_px)))
-    candidate = (zone & band & theirs & (ratio > HAIR_LLR)).astype(np.uint8) * 255
+    zone &= (shrunk(HAIR_BAND) < 128) & ~own_features(shape, points, max(1, int(HAIR_FEATURE_GROW * face_px)))
+    candidate = (zone & (ratio > HAIR_LLR)).astype(np.uint8) * 255
+    # Closed straight down and widened sideways (image axes: hair hangs with gravity, whatever the
+    # head's tilt).
+    v = max(1, int(HAIR_CURTAIN * face_px))
+    curtain = cv2.morphologyEx(candidate, cv2.MORPH_CLOSE, np.ones((2 * v + 1, 1), np.uint8))
+    candidate = np.where(zone, curtain, candidate).astype(np.uint8)
+    g = max(1, int(HAIR_WIDEN * face_px))
+    candidate = np.where(zone, cv2.dilate(candidate, np.ones((1, 2 * g + 1), np.uint8)), candidate).astype(np.uint8)
     k = max(3, int(0.015 * face_px) | 1)
     return entering(cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)), edge)
 
 
-SKIN_FILL_SIGMA = 0.08  # the user's skin under their hair is estimated from skin this far around (face widths)
+# The user's skin under their hair is estimated from skin this far around (face widths): the skin
+# right beside hanging hair, usually in its shade. From 0.08, the lit middle of the cheek made the
+# fill a pale band down the side of the face.
+SKIN_FILL_SIGMA = 0.025
 
 
 def skin_fill(rgb: np.ndarray, points: np.ndarray, keep: np.ndarray, skin: np.ndarray) -> np.ndarray:
