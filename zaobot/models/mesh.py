@@ -15,9 +15,10 @@ benchmarks/quality.py):
   half-closed eyes smear into dark smudges: those come from the scene instead. On a big
   laugh the mesh leaves the lower lip outside its lip line; found by colour, it is kept
   out of the texture like hair (occlusion.lips_outside).
-* Hair falling over the selfie's face is kept out of the texture (occlusion.py): the scene's
-  skin fills in, except round the eyes, where the user's own skin does (the scene's would
-  bring the actor's glasses rims and eye corners).
+* Hair falling over the selfie's face is kept out of the texture (occlusion.py): above the
+  brows the scene's forehead fills in, in the user's tone; below them, and round the eyes, the
+  user's own skin does (the scene's brought the actor's glasses rims and eye corners, and a
+  paler or pinker band down the face's sides).
 * The scene's light replaces the selfie's, the user's skin tone stays (tone.py), out to
   the actor's hairline: the region reaches FOREHEAD_REACH above the oval, and the actor's
   bare forehead there takes the user's tone instead of showing as a band.
