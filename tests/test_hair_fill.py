@@ -102,3 +102,17 @@ def test_fill_far_from_any_skin_is_the_faces_skin_colour(selfie):
     top = filled[: int(points[10, 1])].reshape(-1, 3).astype(np.float32)
     assert np.abs(np.median(top, axis=0) - cheeks).max() < 40
     assert np.array_equal(skin_fill(rgb, points, np.zeros_like(keep), skin), rgb)
+
+
+def test_own_skin_below_the_brows_and_round_the_eyes(selfie):
+    """masks.own_skin: 1 (the user's own skin fills hair holes) below the brows' top and round the
+    eyes, 0 (the scene's forehead, in the user's tone) up by the hairline."""
+    _, points = selfie
+    shape = (int(points[:, 1].max()) + 20, int(points[:, 0].max()) + 20)
+    eyes = np.zeros(shape, np.uint8)
+    for loop in (RIGHT_EYE, LEFT_EYE):
+        cv2.fillPoly(eyes, [np.round(points[loop]).astype(np.int32)], 255)
+    own = masks.own_skin(points, eyes, face_width(points), 1.0)
+    at = {i: float(own[int(round(points[i, 1])), int(round(points[i, 0]))]) for i in (10, 151, 205, 425, 152, 1)}
+    assert at[10] == 0.0 and at[151] < 0.5, at  # the top of the forehead, mid-forehead
+    assert min(at[205], at[425], at[152], at[1]) == 1.0, at  # cheeks, chin, nose tip

@@ -32,8 +32,13 @@ def sides(name: str) -> dict[str, float]:
     oval = polygon_mask(rgb.shape[:2], points[FACE_OVAL], 1.0) > 127
     area = float(oval.sum())
     left = np.arange(rgb.shape[1])[None, :] < points[1, 0]
-    k = int(0.2 * np.ptp(points[FACE_OVAL][:, 0]))
-    inner = cv2.erode(oval.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))) > 0
+    # Their own skin, surely: discs on both cheeks beside the nose, on the nose bridge and mid-forehead
+    # (the zone hair is looked for doesn't rule them out: it reaches 0.2 face widths in).
+    inner = np.zeros(rgb.shape[:2], np.uint8)
+    radius = int(0.06 * np.ptp(points[FACE_OVAL][:, 0]))
+    for idx in (36, 266, 6, 151):
+        cv2.circle(inner, tuple(int(v) for v in np.round(points[idx])), radius, 1, -1)
+    inner = inner > 0
     return {"left": (found & left).sum() / area, "right": (found & ~left).sum() / area,
             "skin model right": (before & oval & ~left).sum() / area, "inner": float((found & inner).sum())}
 
@@ -53,7 +58,7 @@ def test_the_curtain_closes_the_gaps_between_strands_found(monkeypatch):
     monkeypatch.setattr(occlusion, "HAIR_CURTAIN", 0.0)
     monkeypatch.setattr(occlusion, "HAIR_WIDEN", 0.0)
     alone = sides("faceapi_brown_skin_low_light")
-    assert full["right"] > 2 * alone["right"], (full, alone)  # measured 0.090 against 0.036
+    assert full["right"] > 2 * alone["right"], (full, alone)
     assert full["inner"] == alone["inner"] == 0
 
 
@@ -63,12 +68,13 @@ def test_blonde_curls_at_the_side_are_hair_where_the_skin_model_saw_none():
     assert got["inner"] == 0, got
 
 
-@pytest.mark.parametrize("name", ["human_faceid_man_stubble_webcam", "obama_smile_teeth_dark_skin"])
-def test_short_hair_clear_of_the_face_finds_next_to_nothing(name):
-    """The stubble man: 0.1% of his face. Obama: 2.6%, his sideburns by the ears (hair) and their
+@pytest.mark.parametrize(("name", "most"), [("human_faceid_man_stubble_webcam", 0.005),
+                                            ("obama_smile_teeth_dark_skin", 0.03)])
+def test_short_hair_clear_of_the_face_finds_next_to_nothing(name, most):
+    """The stubble man: none of his face. Obama: about 2%, his sideburns by the ears (hair) and their
     widened edge; below the brows that is filled with his own skin, so a false edge costs little."""
     got = sides(name)
-    assert got["left"] + got["right"] < 0.035, got
+    assert got["left"] + got["right"] < most, got
     assert got["inner"] == 0, got
 
 

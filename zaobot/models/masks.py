@@ -49,7 +49,7 @@ class FrameMasks:
     outer: np.ndarray  # the face oval with its feathered edge: the seam
     sharp: np.ndarray  # where the selfie's own pixels show: outer minus holes and occluders
     core: np.ndarray  # where the user's skin tone applies fully; 0 at the seam, so the edge takes the scene's
-    occluded: np.ndarray  # where the selfie's skin was hidden (hair): filled with the scene's skin, in the user's tone
+    occluded: np.ndarray  # where hair hid the selfie's skin above the brows: the scene's skin, in the user's tone
     skin: np.ndarray | None = None  # `sharp` without eyes, brows and lips, where light is measured (halved() adds it)
     front: np.ndarray | None = None  # the scene's hands and objects in front of the face: shown untouched
     toned: np.ndarray | None = None  # the actor's skin at the top of the face and above it, in the user's tone

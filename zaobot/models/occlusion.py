@@ -171,8 +171,9 @@ HAIR_BAND = 0.2
 HAIR_SAMPLE_REACH = 0.25
 HAIR_FEATURE_GROW = 0.06  # eyes, brows and lips grown by this much are never hair (eyeliner wings, lashes)
 HAIR_LLR = 3.0  # log-likelihood ratio, hair against skin, past which a pixel is hair
-# Hair hangs down the sides in a curtain: gaps up to this long (face widths), straight down between
-# hair found above and below, are hair too (an unlit strand between two lit ones).
+# Hair hangs down the sides in a curtain: a gap straight down between hair found above and below
+# it is hair too (an unlit strand between two lit ones), up to twice this long (face widths: the
+# closing reaches this far up and down).
 HAIR_CURTAIN = 0.12
 # ... and widened sideways by this much (face widths): the soft edge of a strand beside one found.
 HAIR_WIDEN = 0.04
@@ -241,15 +242,18 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.nda
     zone, edge = hair_zone(shape, points)
     zone &= (shrunk(HAIR_BAND) < 128) & ~own_features(shape, points, max(1, int(HAIR_FEATURE_GROW * face_px)))
     candidate = (zone & (ratio > HAIR_LLR)).astype(np.uint8) * 255
-    # Closed straight down and widened sideways (image axes: hair hangs with gravity, whatever the
-    # head's tilt).
-    v = max(1, int(HAIR_CURTAIN * face_px))
-    curtain = cv2.morphologyEx(candidate, cv2.MORPH_CLOSE, np.ones((2 * v + 1, 1), np.uint8))
-    candidate = np.where(zone, curtain, candidate).astype(np.uint8)
-    g = max(1, int(HAIR_WIDEN * face_px))
-    candidate = np.where(zone, cv2.dilate(candidate, np.ones((1, 2 * g + 1), np.uint8)), candidate).astype(np.uint8)
     k = max(3, int(0.015 * face_px) | 1)
-    return entering(cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)), edge)
+    candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks first
+    # Then closed straight down and widened sideways (image axes: hair hangs with gravity, whatever
+    # the head's tilt), within the zone.
+    if HAIR_CURTAIN > 0:
+        v = max(1, int(HAIR_CURTAIN * face_px))
+        curtain = cv2.morphologyEx(candidate, cv2.MORPH_CLOSE, np.ones((2 * v + 1, 1), np.uint8))
+        candidate = np.where(zone, curtain, candidate).astype(np.uint8)
+    if HAIR_WIDEN > 0:
+        g = max(1, int(HAIR_WIDEN * face_px))
+        candidate = np.where(zone, cv2.dilate(candidate, np.ones((1, 2 * g + 1), np.uint8)), candidate).astype(np.uint8)
+    return entering(candidate, edge)
 
 
 # The user's skin under their hair is estimated from skin this far around (face widths): the skin
@@ -263,9 +267,10 @@ def skin_fill(rgb: np.ndarray, points: np.ndarray, keep: np.ndarray, skin: np.nd
     nearby (its local mean, eyes, brows and lips left out).
 
     Two uses: the soft edge of the hair mask then fades into skin, not into the strand it
-    hides, and near the eyes that skin shows instead of the scene's (masks.frame_masks),
-    where the scene's would bring the actor's glasses rims and eye corners in. A smooth mean,
-    not an inpaint: propagating from the boundary dragged eyeliner and shadow in as smudges."""
+    hides, and below the brows and near the eyes that skin shows instead of the scene's
+    (masks.own_skin), where the scene's would bring the actor's glasses rims, eye corners and
+    paler cheek in. A smooth mean over skin close by (SKIN_FILL_SIGMA), not an inpaint:
+    propagating from the boundary dragged eyeliner and shadow in as smudges."""
     face_px = _face_px(points)
     if float(keep.min()) >= 0.99:
         return rgb
