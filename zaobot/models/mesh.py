@@ -40,6 +40,7 @@ from zaobot.models.landmarks import FaceAnalyzer, face_width
 from zaobot.models.masks import FOREHEAD_REACH, FrameMasks, frame_masks, halved
 from zaobot.models.occlusion import (
     covered_share,
+    hair_ratio,
     keep_map,
     lips_outside,
     scene_objects,
@@ -161,7 +162,8 @@ def build_source(rgb: np.ndarray, points: np.ndarray, person: np.ndarray | None 
     if covered > COVERED_MAX:
         raise FaceCovered()
     eyes_open, gap = eye_openness(pts) >= EYES_OPEN_MIN, mouth_gap(pts)
-    keep = keep_map(crop, pts, skin, person_crop)
+    hair = None if person_crop is None else hair_ratio(crop, pts, person_crop)
+    keep = keep_map(crop, pts, skin, hair)
     if gap > MOUTH_OPEN_MIN:  # lips and teeth the mesh left outside its lip line stay out of the texture
         keep = np.minimum(keep, 1.0 - lips_outside(crop, pts))
     crop = skin_fill(crop, pts, keep, skin)

@@ -101,34 +101,45 @@ def _sample_mask(shape: tuple[int, int], points: np.ndarray, face_px: float) -> 
     return sample > 0
 
 
-def own_features(shape: tuple[int, int], points: np.ndarray, grow: int) -> np.ndarray:
-    """Eyes, brows and lips (grown by `grow` px): the user's own non-skin features."""
+def own_features(shape: tuple[int, int], points: np.ndarray, grow: int, brows: bool = True) -> np.ndarray:
+    """Eyes, brows (unless `brows` is False) and lips, grown by `grow` px: the user's own non-skin features."""
     mask = np.zeros(shape, np.uint8)
     for loop in (RIGHT_EYE, LEFT_EYE, OUTER_LIPS, INNER_LIPS):
         mask |= polygon_mask(shape, points[loop], 1.0)
-    for brow in (RIGHT_BROW, LEFT_BROW):
-        mask |= polygon_mask(shape, cv2.convexHull(points[brow]).reshape(-1, 2), 1.0)
+    if brows:
+        mask |= brow_hulls(shape, points)
     if grow > 0:
         mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     return mask > 127
 
 
-def hair_zone(shape: tuple[int, int], points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def brow_hulls(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
+    """uint8 (h, w): both brows' convex hulls (the mesh's brow loops), 255 inside."""
+    mask = np.zeros(shape, np.uint8)
+    for brow in (RIGHT_BROW, LEFT_BROW):
+        mask |= polygon_mask(shape, cv2.convexHull(points[brow]).reshape(-1, 2), 1.0)
+    return mask
+
+
+def hair_zone(shape: tuple[int, int], points: np.ndarray, brows: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(zone, edge) bool (h, w): where hair or a hand over the face is looked for, and the
     part of the face's edge it must come in from.
 
     The zone is the face above the mouth corners, minus the user's own dark features: eyes
-    (with lashes and make-up), brows, nostrils and the moustache area. A beard is below the
-    mouth line or in the moustache area, so it stays the user's. Hair that falls over a face
-    enters from its upper edge or sides, so only occluders connected to that edge count:
-    glasses, a mole or a shadow inside the face don't."""
+    (with lashes and make-up), brows (unless `brows` is False: hair_like tells a brow from
+    hair over it itself), nostrils and the moustache area. A beard is below the mouth line or
+    in the moustache area, so it stays the user's. Hair that falls over a face enters from its
+    upper edge or sides, so only occluders connected to that edge count: glasses, a mole or a
+    shadow inside the face don't."""
     face_px = _face_px(points)
     oval = polygon_mask(shape, points[FACE_OVAL], 1.0)
     mouth_line = float(max(points[MOUTH_CORNERS, 1]))
     rows = np.arange(shape[0])[:, None] < mouth_line
     own = np.zeros(shape, np.uint8)
-    for loop, grow in ((RIGHT_EYE, 0.035), (LEFT_EYE, 0.035), (RIGHT_BROW, 0.015), (LEFT_BROW, 0.015),
-                       (NOSE_AND_MOUSTACHE, 0.02)):
+    loops = [(RIGHT_EYE, 0.035), (LEFT_EYE, 0.035), (NOSE_AND_MOUSTACHE, 0.02)]
+    if brows:
+        loops += [(RIGHT_BROW, 0.015), (LEFT_BROW, 0.015)]
+    for loop, grow in loops:
         hull = polygon_mask(shape, cv2.convexHull(points[loop]).reshape(-1, 2), 1.0)
         r = max(1, int(grow * face_px))
         own |= cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
@@ -140,12 +151,12 @@ def hair_zone(shape: tuple[int, int], points: np.ndarray) -> tuple[np.ndarray, n
 
 
 def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None,
-             person: np.ndarray | None = None) -> np.ndarray:
+             hair: np.ndarray | None = None) -> np.ndarray:
     """float32 (h, w): 0 where hair or another occluder lies over the face, 1 elsewhere.
 
     Brown and black hair have a skin-like chroma, so darkness counts too: a pixel far darker
-    than the person's sampled skin is hair. With the selfie's `person` mask (h, w), strands at
-    the face's sides that look like the person's own hair are found too (`hair_like`)."""
+    than the person's sampled skin is hair. With `hair` (hair_ratio's map), strands at the
+    face's sides that look like the person's own hair are found too (`hair_like`)."""
     skin = skin_probability(rgb, points) if skin is None else skin
     face_px = _face_px(points)
     measured = _luma_and_level(rgb, points, face_px)
@@ -157,8 +168,8 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks are pores
     occluder = entering(candidate, edge)
-    if person is not None:
-        occluder |= hair_like(rgb, points, person)
+    if hair is not None:
+        occluder |= hair_like(rgb, points, hair)
     # Grown: strands' soft, thin ends reach past what the threshold finds.
     return 1.0 - soft_region(occluder, max(1, int(0.03 * face_px)), max(1.0, 0.012 * face_px))
 
@@ -169,7 +180,8 @@ HAIR_BAND = 0.2
 # ... with the person's hair sampled this far out from it, above the brows (the selfie's crop, mesh.build_source,
 # has 0.15 face widths round the oval: the sample reaches that far at the sides)
 HAIR_SAMPLE_REACH = 0.25
-HAIR_FEATURE_GROW = 0.06  # eyes, brows and lips grown by this much are never hair (eyeliner wings, lashes)
+HAIR_FEATURE_GROW = 0.06  # eyes and lips grown by this much are never hair (eyeliner wings, lashes) ...
+BROW_DARKNESS = 0.8  # ... nor, within brows grown as much, what is darker than this share of the skin's luma
 HAIR_LLR = 3.0  # log-likelihood ratio, hair against skin, past which a pixel is hair
 # Hair hangs down the sides in a curtain: a gap straight down between hair found above and below
 # it is hair too (an unlit strand between two lit ones), up to twice this long (face widths: the
@@ -204,44 +216,74 @@ def _log_likelihood(features: np.ndarray, sample: np.ndarray) -> np.ndarray:
                     + np.linalg.slogdet(cov)[1])).astype(np.float32)
 
 
-def hair_like(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.ndarray:
-    """uint8 (h, w): strands at the face's sides and forehead corners that look like the person's
-    own hair, entering from the face's edge.
+def hair_ratio(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.ndarray | None:
+    """float32 (h, w): each pixel's log-likelihood ratio, the person's own hair against their skin,
+    in colour and fine texture; None when too little hair is seen to sample (a bald head, a tight crop).
 
-    Light brown hair on brown skin, or blonde curls under coloured light, pass the skin model
-    (`keep_map`): pasted, they became stripes down the actor's cheeks. Here the person's hair is
-    sampled where it surely is, around the head above the brows (the `person` mask keeps the
-    backdrop out), and the skin on the inner face (shading and all); a pixel near the face's edge
-    far likelier under the hair model, in colour and fine texture, is hair; so are a gap straight
-    down between two such strands (HAIR_CURTAIN) and a strand's soft edge beside it (HAIR_WIDEN).
-    Eyes, brows and lips, generously grown, never are. `person`: the person mask at the image's size."""
+    The hair is sampled where it surely is, around the head above the brows (the `person` mask,
+    at the image's size, keeps the backdrop out); the skin on the inner face, shading and all."""
     shape = _hw(rgb)
     if person.shape[:2] != shape:
         raise ValueError(f"person mask {person.shape[:2]} is not the image's {shape}")
     face_px = _face_px(points)
     oval = polygon_mask(shape, points[FACE_OVAL], 1.0)
-
-    def grown(r: float) -> np.ndarray:
-        k = max(1, int(r * face_px))
-        return cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
-
-    def shrunk(r: float) -> np.ndarray:
-        k = max(1, int(r * face_px))
-        return cv2.erode(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
-
     above = np.arange(shape[0])[:, None] < float(points[BROWS, 1].mean())
-    hair_sample = (grown(0.03) < 128) & (grown(HAIR_SAMPLE_REACH) > 127) & (person > 0.5) & above
+    hair_sample = ((_grown(oval, 0.03, face_px) < 128) & (_grown(oval, HAIR_SAMPLE_REACH, face_px) > 127)
+                   & (person > 0.5) & above)
     face_area = float((oval > 127).sum())
     if hair_sample.sum() < max(MIN_SAMPLE_PX, HAIR_MIN_SAMPLE * face_area):
-        return np.zeros(shape, np.uint8)
-    skin_sample = (shrunk(0.15) > 127) & ~own_features(shape, points, max(1, int(0.04 * face_px)))
+        return None
+    skin_sample = (_grown(oval, -0.15, face_px) > 127) & ~own_features(shape, points, max(1, int(0.04 * face_px)))
     if skin_sample.sum() < MIN_SAMPLE_PX:
-        return np.zeros(shape, np.uint8)
+        return None
     features = _appearance(rgb, face_px)
-    ratio = _log_likelihood(features, hair_sample) - _log_likelihood(features, skin_sample)
-    zone, edge = hair_zone(shape, points)
-    zone &= (shrunk(HAIR_BAND) < 128) & ~own_features(shape, points, max(1, int(HAIR_FEATURE_GROW * face_px)))
-    candidate = (zone & (ratio > HAIR_LLR)).astype(np.uint8) * 255
+    return _log_likelihood(features, hair_sample) - _log_likelihood(features, skin_sample)
+
+
+def _grown(mask: np.ndarray, r: float, face_px: float) -> np.ndarray:
+    """uint8 `mask` dilated by r face widths (eroded for r < 0), with an ellipse of at least 1 px."""
+    k = max(1, int(abs(r) * face_px))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+    return cv2.dilate(mask, kernel) if r >= 0 else cv2.erode(mask, kernel)
+
+
+def _dark_brows(rgb: np.ndarray, points: np.ndarray, brows: np.ndarray, face_px: float) -> np.ndarray:
+    """bool (h, w): the brows' own hair within `brows` (the brow hulls grown): darker than
+    BROW_DARKNESS of the sampled skin, grown a little for its soft edge. All of `brows` when no
+    skin was sampled to compare with."""
+    measured = _luma_and_level(rgb, points, face_px)
+    if measured is None:
+        return brows > 0
+    dark = ((measured[0] < BROW_DARKNESS * measured[1]) & (brows > 0)).astype(np.uint8) * 255
+    return _grown(dark, 0.01, face_px) > 127
+
+
+def hair_like(rgb: np.ndarray, points: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """uint8 (h, w): strands at the face's sides and forehead corners that look like the person's
+    own hair (`ratio`: hair_ratio's map), entering from the face's edge.
+
+    Light brown hair on brown skin, or blonde curls under coloured light, pass the skin model
+    (`keep_map`): pasted, they became stripes down the actor's cheeks. A pixel near the face's
+    edge far likelier hair than skin is hair; so are a gap straight down between two such strands
+    (HAIR_CURTAIN) and a strand's soft edge beside it (HAIR_WIDEN). Eyes and lips, generously
+    grown, never are.
+
+    Brows are looked at, not left out: strands hanging past a temple cross a brow's tail, and
+    left there they were streaks from the hairline to the brow. Brow hair looks like head hair,
+    so by a brow (its hull grown as much) what is darker than BROW_DARKNESS of the skin is the
+    brow's own: never found by colour, and neither the curtain nor the widening of hair beside
+    it reaches in. Lighter strands lying on it are found as anywhere else, and widened over the
+    dark between them (a strand in their shade), so a brow with no hair across it stays whole."""
+    shape = _hw(rgb)
+    face_px = _face_px(points)
+    oval = polygon_mask(shape, points[FACE_OVAL], 1.0)
+    grow = max(1, int(HAIR_FEATURE_GROW * face_px))
+    zone, edge = hair_zone(shape, points, brows=False)
+    zone &= (_grown(oval, -HAIR_BAND, face_px) < 128) & ~own_features(shape, points, grow, brows=False)
+    brows = _grown(brow_hulls(shape, points), HAIR_FEATURE_GROW, face_px)
+    dark_brows = _dark_brows(rgb, points, brows, face_px)
+    open_zone = zone & ~dark_brows
+    candidate = (open_zone & (ratio > HAIR_LLR)).astype(np.uint8) * 255
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks first
     # Then closed straight down and widened sideways (image axes: hair hangs with gravity, whatever
@@ -249,10 +291,14 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.nda
     if HAIR_CURTAIN > 0:
         v = max(1, int(HAIR_CURTAIN * face_px))
         curtain = cv2.morphologyEx(candidate, cv2.MORPH_CLOSE, np.ones((2 * v + 1, 1), np.uint8))
-        candidate = np.where(zone, curtain, candidate).astype(np.uint8)
+        candidate = np.where(open_zone, curtain, candidate).astype(np.uint8)
     if HAIR_WIDEN > 0:
-        g = max(1, int(HAIR_WIDEN * face_px))
-        candidate = np.where(zone, cv2.dilate(candidate, np.ones((1, 2 * g + 1), np.uint8)), candidate).astype(np.uint8)
+        sideways = np.ones((1, 2 * max(1, int(HAIR_WIDEN * face_px)) + 1), np.uint8)
+        # Over a brow's dark hair only from strands found on the brow itself: hair beside a brow's
+        # tail, not across it, leaves the brow whole.
+        over_brow = cv2.dilate(np.where(brows > 0, candidate, 0).astype(np.uint8), sideways)
+        widened = np.where(open_zone, cv2.dilate(candidate, sideways), candidate)
+        candidate = np.where(zone & dark_brows, np.maximum(widened, over_brow), widened).astype(np.uint8)
     return entering(candidate, edge)
 
 
