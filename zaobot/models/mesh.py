@@ -358,7 +358,7 @@ class MeshEngine:
     name = "mesh"
 
     def __init__(self, min_face_px: int = 80, find_hair: bool = True) -> None:
-        """`find_hair`: segment the selfie to sample the person's hair (occlusion.hair_like). The chat's
+        """`find_hair`: segment the selfie to sample the person's hair (occlusion.hair_ratio). The chat's
         selfie check, which only validates, goes without: the segmentation would run on every selfie."""
         self.min_face_px = min_face_px
         self.find_hair = find_hair

@@ -4,11 +4,15 @@ A skin model in YCrCb chroma: a broad prior that holds for every skin tone (Cr 1
 Cb 70-130), narrowed to the person's own skin sampled on the cheeks and nose bridge.
 Chroma ignores shading, so a shadowed cheek still reads as skin.
 
-Two uses:
+Uses:
 * `keep_map`: on the forehead band (above the brows), non-skin is hair or a hat. It is
   kept out of the pasted texture (the scene's forehead fills in, toned to the user's), so
-  strands don't become stripes on the actor's face. Brows, eyes, lips, glasses and a beard
-  are the user's features and stay: they are below that band or excluded.
+  strands don't become stripes on the actor's face. Brows, eyes, lips, glasses and a beard are
+  the user's features and stay: they are below that band or excluded.
+* `hair_ratio` and `hair_like`: hair with a skin's chroma (light brown, blond) near the face's
+  edge, told from skin by a model of the person's own hair. By a brow only what is lighter
+  than the brow's own dark hair can be hair: strands across a brow's tail are taken out, the
+  brow stays.
 * `covered_share`: the share of the face (outside eyes, brows and lips) that isn't skin.
   Past about half, there isn't enough face to render: the user is asked for another photo.
   Blond hair has a skin-like hue and is missed; the figure is a guard, not a segmentation.
@@ -127,7 +131,8 @@ def hair_zone(shape: tuple[int, int], points: np.ndarray, brows: bool = True) ->
 
     The zone is the face above the mouth corners, minus the user's own dark features: eyes
     (with lashes and make-up), brows (unless `brows` is False: hair_like tells a brow from
-    hair over it itself), nostrils and the moustache area. A beard is below the mouth line or
+    hair over it itself, and then a brow's tail at the oval is part of the edge too), nostrils
+    and the moustache area. A beard is below the mouth line or
     in the moustache area, so it stays the user's. Hair that falls over a face enters from its
     upper edge or sides, so only occluders connected to that edge count: glasses, a mole or a
     shadow inside the face don't."""
@@ -151,11 +156,11 @@ def hair_zone(shape: tuple[int, int], points: np.ndarray, brows: bool = True) ->
 
 
 def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None,
-             hair: np.ndarray | None = None) -> np.ndarray:
+             hair_llr: np.ndarray | None = None) -> np.ndarray:
     """float32 (h, w): 0 where hair or another occluder lies over the face, 1 elsewhere.
 
     Brown and black hair have a skin-like chroma, so darkness counts too: a pixel far darker
-    than the person's sampled skin is hair. With `hair` (hair_ratio's map), strands at the
+    than the person's sampled skin is hair. With `hair_llr` (hair_ratio's map), strands at the
     face's sides that look like the person's own hair are found too (`hair_like`)."""
     skin = skin_probability(rgb, points) if skin is None else skin
     face_px = _face_px(points)
@@ -168,8 +173,8 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks are pores
     occluder = entering(candidate, edge)
-    if hair is not None:
-        occluder |= hair_like(rgb, points, hair)
+    if hair_llr is not None:
+        occluder |= hair_like(rgb, points, hair_llr)
     # Grown: strands' soft, thin ends reach past what the threshold finds.
     return 1.0 - soft_region(occluder, max(1, int(0.03 * face_px)), max(1.0, 0.012 * face_px))
 
@@ -182,6 +187,7 @@ HAIR_BAND = 0.2
 HAIR_SAMPLE_REACH = 0.25
 HAIR_FEATURE_GROW = 0.06  # eyes and lips grown by this much are never hair (eyeliner wings, lashes) ...
 BROW_DARKNESS = 0.8  # ... nor, within brows grown as much, what is darker than this share of the skin's luma
+BROW_HAIR_EDGE = 0.01  # ... grown by this much (face widths): a brow hair's blurred edge is lighter than its core
 HAIR_LLR = 3.0  # log-likelihood ratio, hair against skin, past which a pixel is hair
 # Hair hangs down the sides in a curtain: a gap straight down between hair found above and below
 # it is hair too (an unlit strand between two lit ones), up to twice this long (face widths: the
@@ -218,7 +224,8 @@ def _log_likelihood(features: np.ndarray, sample: np.ndarray) -> np.ndarray:
 
 def hair_ratio(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.ndarray | None:
     """float32 (h, w): each pixel's log-likelihood ratio, the person's own hair against their skin,
-    in colour and fine texture; None when too little hair is seen to sample (a bald head, a tight crop).
+    in colour and fine texture; None when too little hair is seen to sample (a bald head, a tight
+    crop) or too little skin.
 
     The hair is sampled where it surely is, around the head above the brows (the `person` mask,
     at the image's size, keeps the backdrop out); the skin on the inner face, shading and all."""
@@ -247,15 +254,15 @@ def _grown(mask: np.ndarray, r: float, face_px: float) -> np.ndarray:
     return cv2.dilate(mask, kernel) if r >= 0 else cv2.erode(mask, kernel)
 
 
-def _dark_brows(rgb: np.ndarray, points: np.ndarray, brows: np.ndarray, face_px: float) -> np.ndarray:
-    """bool (h, w): the brows' own hair within `brows` (the brow hulls grown): darker than
-    BROW_DARKNESS of the sampled skin, grown a little for its soft edge. All of `brows` when no
-    skin was sampled to compare with."""
+def _dark_brows(rgb: np.ndarray, points: np.ndarray, brow_area: np.ndarray, face_px: float) -> np.ndarray:
+    """bool (h, w): the brows' own hair within `brow_area` (uint8, the brow hulls grown): darker
+    than BROW_DARKNESS of the sampled skin, grown by BROW_HAIR_EDGE for a brow hair's soft edge.
+    All of `brow_area` when no skin was sampled to compare with."""
     measured = _luma_and_level(rgb, points, face_px)
     if measured is None:
-        return brows > 0
-    dark = ((measured[0] < BROW_DARKNESS * measured[1]) & (brows > 0)).astype(np.uint8) * 255
-    return _grown(dark, 0.01, face_px) > 127
+        return brow_area > 0
+    dark = ((measured[0] < BROW_DARKNESS * measured[1]) & (brow_area > 0)).astype(np.uint8) * 255
+    return _grown(dark, BROW_HAIR_EDGE, face_px) > 127
 
 
 def hair_like(rgb: np.ndarray, points: np.ndarray, ratio: np.ndarray) -> np.ndarray:
@@ -271,17 +278,19 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, ratio: np.ndarray) -> np.ndar
     Brows are looked at, not left out: strands hanging past a temple cross a brow's tail, and
     left there they were streaks from the hairline to the brow. Brow hair looks like head hair,
     so by a brow (its hull grown as much) what is darker than BROW_DARKNESS of the skin is the
-    brow's own: never found by colour, and neither the curtain nor the widening of hair beside
-    it reaches in. Lighter strands lying on it are found as anywhere else, and widened over the
-    dark between them (a strand in their shade), so a brow with no hair across it stays whole."""
+    brow's own: never found by colour, and neither the curtain nor the widening of hair outside
+    that area reaches in. Lighter strands lying in it are found as anywhere else, and widened over
+    the dark beside them (a strand in their shade), so a brow with no hair across it stays whole."""
     shape = _hw(rgb)
+    if ratio.shape[:2] != shape:
+        raise ValueError(f"hair ratio {ratio.shape[:2]} is not the image's {shape}")
     face_px = _face_px(points)
     oval = polygon_mask(shape, points[FACE_OVAL], 1.0)
     grow = max(1, int(HAIR_FEATURE_GROW * face_px))
     zone, edge = hair_zone(shape, points, brows=False)
     zone &= (_grown(oval, -HAIR_BAND, face_px) < 128) & ~own_features(shape, points, grow, brows=False)
-    brows = _grown(brow_hulls(shape, points), HAIR_FEATURE_GROW, face_px)
-    dark_brows = _dark_brows(rgb, points, brows, face_px)
+    brow_area = _grown(brow_hulls(shape, points), HAIR_FEATURE_GROW, face_px)
+    dark_brows = _dark_brows(rgb, points, brow_area, face_px)
     open_zone = zone & ~dark_brows
     candidate = (open_zone & (ratio > HAIR_LLR)).astype(np.uint8) * 255
     k = max(3, int(0.015 * face_px) | 1)
@@ -294,9 +303,10 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, ratio: np.ndarray) -> np.ndar
         candidate = np.where(open_zone, curtain, candidate).astype(np.uint8)
     if HAIR_WIDEN > 0:
         sideways = np.ones((1, 2 * max(1, int(HAIR_WIDEN * face_px)) + 1), np.uint8)
-        # Over a brow's dark hair only from strands found on the brow itself: hair beside a brow's
-        # tail, not across it, leaves the brow whole.
-        over_brow = cv2.dilate(np.where(brows > 0, candidate, 0).astype(np.uint8), sideways)
+        # Over the dark pixels by a brow only from strands found in its area (the hull grown by
+        # HAIR_FEATURE_GROW, more than the widening's reach): a strand lying across a brow's tail
+        # covers the dark in its shade, hair that stays clear of the brow's area never reaches it.
+        over_brow = cv2.dilate(np.where(brow_area > 0, candidate, 0).astype(np.uint8), sideways)
         widened = np.where(open_zone, cv2.dilate(candidate, sideways), candidate)
         candidate = np.where(zone & dark_brows, np.maximum(widened, over_brow), widened).astype(np.uint8)
     return entering(candidate, edge)
