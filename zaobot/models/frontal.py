@@ -4,8 +4,10 @@ A selfie turned a little to one side shows the far cheek squashed into a few pix
 Warped onto a frontal scene face, those pixels stretch into streaks (and hair or the
 background behind the far cheek gets pasted in). Faces are nearly symmetric, so the near
 half, mirrored across the midline, is a far better texture for the far half; the landmark
-layout is made symmetric the same way. Done once per selfie, at full resolution (about
-100 ms); a frontal selfie is returned unchanged. Only the face is symmetric, not what is on it:
+layout is made symmetric the same way. Where moving the far half out still draws the
+selfie's own texture out (long lashes past the far eye's corner became lines down the cheek),
+its fine detail is smoothed away. Done once per selfie, at full resolution (about 100 ms); a
+frontal selfie is returned unchanged. Only the face is symmetric, not what is on it:
 a small round mark on the near cheek (a mole, a gem) is left out of the mirror image, or the
 render shows two.
 """
@@ -33,6 +35,13 @@ START, FULL = 0.12, 0.25  # |yaw - 0.5| where mirroring starts, and where it is 
 SEAM = 0.05  # the soft width of the join, in face widths ...
 SEAM_OFFSET = 0.1  # ... this far into the far half: the nose ridge of a turned face bulges past a straight midline
 NOSE = np.array([168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 327, 129, 358, 49, 279, 64, 294], dtype=np.int32)
+# The selfie's own texture drawn out by more than STRETCH_START in some direction loses its fine detail,
+# all of it from STRETCH_FULL (a blur of STRETCH_SMOOTH face widths).
+STRETCH_START, STRETCH_FULL = 1.4, 1.8
+STRETCH_SMOOTH = 0.02
+# ... in proportion to the turn up to this turn_share: a slight turn moves the far half a little, and
+# what stretches there is a sliver of a triangle, not a feature drawn out (Biden's selfie: 0.07).
+STRETCH_TURN = 0.3
 # A mark on one cheek (a mole, a gem, a piercing) must not be mirrored onto the other: small, compact
 # spots of strong detail are taken out of the mirror image. Detail is luma against a blur of MARK_SIGMA
 # face widths; a mark differs from it by more than MARK_CONTRAST grey levels, covers less than
@@ -87,20 +96,56 @@ def frontalise(image: np.ndarray, points: np.ndarray, yaw_ratio: float) -> tuple
     target = target.astype(np.float32)
 
     h, w = image.shape[:2]
-    own = _warp(image, points, target, (w, h))
-    twin = _without_marks(_warp(image, points[MIRROR], target, (w, h)), target)  # the near half, mirrored
-
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     t_normal, t_offset = midline(target)
     dist = (xs * t_normal[0] + ys * t_normal[1] - t_offset) * (-1.0 if near_right else 1.0)  # > 0 on the far side
     width = max(1.0, SEAM * face_width(target))
     offset_px = SEAM_OFFSET * face_width(target)
-    weight = share / (1.0 + np.exp(-(dist - offset_px) / (0.5 * width)))
+    far_half = 1.0 / (1.0 + np.exp(-(dist - offset_px) / (0.5 * width)))
+
+    map_x, map_y = warp_maps(warp_points(target), warp_points(points), WARP_TRIANGLES, (w, h), 0.5)
+    # In the far half, which moved, and inside the mesh: outside it the maps follow one affine fit,
+    # and their seam with it (spread over a few pixels by the maps' upsampling) is no stretch.
+    rim = max(5, int(0.03 * face_width(target)) | 1)
+    inside = cv2.erode(polygon_mask((h, w), target[FACE_OVAL], 1.0), np.ones((rim, rim), np.uint8)) > 127
+    stretch = np.where(inside & (far_half > 0.5), _stretch(map_x, map_y), 1.0).astype(np.float32)
+    own = _unstreaked(cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT),
+                      stretch, face_width(target), min(1.0, share / STRETCH_TURN))
+    twin = _without_marks(_warp(image, points[MIRROR], target, (w, h)), target)  # the near half, mirrored
+
+    weight = share * far_half
     # The nose stays the selfie's own: its mirror image lands beside it.
     nose = cv2.GaussianBlur(_nose(target, (h, w)), (0, 0), width).astype(np.float64) / 255.0
     weight = (weight * (1.0 - nose)).astype(np.float32)[..., None]
     blended = own.astype(np.float32) + weight * (twin.astype(np.float32) - own.astype(np.float32))
     return np.clip(blended + 0.5, 0, 255).astype(np.uint8), target
+
+
+def _unstreaked(image: np.ndarray, stretch: np.ndarray, width: float, strength: float) -> np.ndarray:
+    """`image` (uint8) with its fine detail smoothed away where the warp drew it out (`stretch`,
+    from _stretch), times `strength` in [0, 1]: moving the far half out turned lashes past the far
+    eye's corner into long lines down the cheek. Only detail goes: the shading and colour stay the
+    selfie's own there (the mirror image instead left a patch of the near cheek's light)."""
+    sigma = max(1.0, STRETCH_SMOOTH * width)
+    amount = strength * np.clip((stretch - STRETCH_START) / (STRETCH_FULL - STRETCH_START), 0.0, 1.0)
+    if not amount.any():
+        return image
+    amount = cv2.GaussianBlur(amount, (0, 0), sigma)[..., None]  # no edge where one triangle meets the next
+    smooth = cv2.GaussianBlur(image, (0, 0), sigma).astype(np.float32)
+    return np.clip(image + amount * (smooth - image) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _stretch(map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    """float32 (h, w): how much a remap by (map_x, map_y) stretches the source at each pixel, in its
+    most stretched direction (1: not at all; 2: a line drawn out to twice its length)."""
+    jxx, jxy = np.gradient(map_x, axis=1), np.gradient(map_x, axis=0)
+    jyx, jyy = np.gradient(map_y, axis=1), np.gradient(map_y, axis=0)
+    # The smallest singular value of the Jacobian (dst to src): a direction the source is shrunk
+    # into, i.e. the destination stretched by its inverse.
+    total = jxx * jxx + jxy * jxy + jyx * jyx + jyy * jyy
+    det = jxx * jyy - jxy * jyx
+    smallest = np.sqrt(np.maximum(0.0, 0.5 * (total - np.sqrt(np.maximum(0.0, total * total - 4.0 * det * det)))))
+    return (1.0 / np.maximum(smallest, 1e-3)).astype(np.float32)
 
 
 def _nose(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
