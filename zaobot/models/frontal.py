@@ -6,7 +6,7 @@ background behind the far cheek gets pasted in). Faces are nearly symmetric, so 
 half, mirrored across the midline, is a far better texture for the far half; the landmark
 layout is made symmetric the same way. Where moving the far half out still draws the
 selfie's own texture out (long lashes past the far eye's corner became lines down the cheek),
-its fine detail is smoothed away. Done once per selfie, at full resolution (about 100 ms); a
+its fine detail is smoothed away. Done once per selfie, at full resolution (70-140 ms); a
 frontal selfie is returned unchanged. Only the face is symmetric, not what is on it:
 a small round mark on the near cheek (a mole, a gem) is left out of the mirror image, or the
 render shows two.
@@ -103,9 +103,10 @@ def frontalise(image: np.ndarray, points: np.ndarray, yaw_ratio: float) -> tuple
     offset_px = SEAM_OFFSET * face_width(target)
     far_half = 1.0 / (1.0 + np.exp(-(dist - offset_px) / (0.5 * width)))
 
-    map_x, map_y = warp_maps(warp_points(target), warp_points(points), WARP_TRIANGLES, (w, h), 0.5)
-    # In the far half, which moved, and inside the mesh: outside it the maps follow one affine fit,
-    # and their seam with it (spread over a few pixels by the maps' upsampling) is no stretch.
+    map_x, map_y = _maps(points, target, (w, h))
+    # In the far half, which moved, and inside the mesh (the oval less about 0.015 face widths):
+    # outside it the maps follow one affine fit, and their seam with it (spread over a few pixels by
+    # the maps' upsampling) is no stretch.
     rim = max(5, int(0.03 * face_width(target)) | 1)
     inside = cv2.erode(polygon_mask((h, w), target[FACE_OVAL], 1.0), np.ones((rim, rim), np.uint8)) > 127
     stretch = np.where(inside & (far_half > 0.5), _stretch(map_x, map_y), 1.0).astype(np.float32)
@@ -125,7 +126,8 @@ def _unstreaked(image: np.ndarray, stretch: np.ndarray, width: float, strength: 
     """`image` (uint8) with its fine detail smoothed away where the warp drew it out (`stretch`,
     from _stretch), times `strength` in [0, 1]: moving the far half out turned lashes past the far
     eye's corner into long lines down the cheek. Only detail goes: the shading and colour stay the
-    selfie's own there (the mirror image instead left a patch of the near cheek's light)."""
+    selfie's own there (the mirror image instead left a patch of the near cheek's light). Every
+    channel is smoothed alike, the occluder alpha too, so a smoothed strand keeps its mask."""
     sigma = max(1.0, STRETCH_SMOOTH * width)
     amount = strength * np.clip((stretch - STRETCH_START) / (STRETCH_FULL - STRETCH_START), 0.0, 1.0)
     if not amount.any():
@@ -192,6 +194,11 @@ def _without_marks(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.clip(image + soft * (base - image) + 0.5, 0, 255).astype(np.uint8)
 
 
+def _maps(src: np.ndarray, dst: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(map_x, map_y): each pixel of the `dst` layout read from the `src` layout."""
+    return warp_maps(warp_points(dst), warp_points(src), WARP_TRIANGLES, size, 0.5)
+
+
 def _warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    map_x, map_y = warp_maps(warp_points(dst), warp_points(src), WARP_TRIANGLES, size, 0.5)
+    map_x, map_y = _maps(src, dst, size)
     return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

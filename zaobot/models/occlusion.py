@@ -132,10 +132,9 @@ def hair_zone(shape: tuple[int, int], points: np.ndarray, brows: bool = True) ->
     The zone is the face above the mouth corners, minus the user's own dark features: eyes
     (with lashes and make-up), brows (unless `brows` is False: hair_like tells a brow from
     hair over it itself, and then a brow's tail at the oval is part of the edge too), nostrils
-    and the moustache area. A beard is below the mouth line or
-    in the moustache area, so it stays the user's. Hair that falls over a face enters from its
-    upper edge or sides, so only occluders connected to that edge count: glasses, a mole or a
-    shadow inside the face don't."""
+    and the moustache area. A beard is below the mouth line or in the moustache area, so it
+    stays the user's. Hair that falls over a face enters from its upper edge or sides, so only
+    occluders connected to that edge count: glasses, a mole or a shadow inside the face don't."""
     face_px = _face_px(points)
     oval = polygon_mask(shape, points[FACE_OVAL], 1.0)
     mouth_line = float(max(points[MOUTH_CORNERS, 1]))
