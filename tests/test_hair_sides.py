@@ -12,23 +12,30 @@ import cv2
 import numpy as np
 import pytest
 
+from zaobot.config import BUNDLED_ASSETS_DIR
+from zaobot.media.images import decode_image
 from zaobot.models import occlusion
 from zaobot.models.landmarks import FaceAnalyzer
 from zaobot.models.masks import polygon_mask
-from zaobot.models.occlusion import hair_like, hair_ratio, keep_map
+from zaobot.models.occlusion import hair_like, hair_model, keep_map
 from zaobot.models.topology import FACE_OVAL, LEFT_BROW, RIGHT_BROW
 
 from tests.quality_set import selfie_with_landmarks
 
 
+def found_on(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """bool (h, w): what `hair_like` finds on the photo `rgb` with landmarks `points`."""
+    with FaceAnalyzer() as analyzer:
+        person = cv2.resize(analyzer.person(rgb), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+    hair = hair_model(rgb, points, person)
+    assert hair is not None, "the person's hair must be seen around the head"
+    return hair_like(rgb, points, hair) > 0
+
+
 def hair_found(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rgb, points, bool mask): the selfie, its landmarks, and what `hair_like` finds on it."""
     rgb, points = selfie_with_landmarks(name)
-    with FaceAnalyzer() as analyzer:
-        person = cv2.resize(analyzer.person(rgb), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
-    ratio = hair_ratio(rgb, points, person)
-    assert ratio is not None, "the person's hair must be seen around the head"
-    return rgb, points, hair_like(rgb, points, ratio) > 0
+    return rgb, points, found_on(rgb, points)
 
 
 def sides(name: str) -> dict[str, float]:
@@ -129,6 +136,27 @@ def test_brows_no_hair_crosses_stay_whole(name):
     got = brows_found(name)
     assert got["right"] < 0.01 and got["left"] < 0.01, got  # measured 0 on all six
     assert got["inner halves"] == 0, got
+
+
+def test_a_painted_dot_between_strands_stays_whole(monkeypatch):
+    """The demo selfie's painted cheek dots lie where hair is found above and below them down her sides:
+    the curtain closed straight through the blue one and the widening bit into the yellow one, and the
+    render showed half a blue disc. Paint is neither hair nor skin (HAIR_FAR), so it is never bridged.
+    The control bridges everything, as before."""
+    rgb = decode_image((BUNDLED_ASSETS_DIR / "demo_selfie.jpg").read_bytes(), max_bytes=10**7, max_pixels=10**7)
+    with FaceAnalyzer() as analyzer:
+        points = analyzer.landmarks(rgb, analyzer.detect(rgb)[0])
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    painted = (hsv[..., 1] > 150) & (hsv[..., 2] > 150)  # the dots: saturated and bright, unlike skin or hair
+    blue = painted & (hsv[..., 0] > 100) & (hsv[..., 0] < 130)
+    yellow = painted & (hsv[..., 0] > 20) & (hsv[..., 0] < 35)
+    assert blue.sum() > 1000 and yellow.sum() > 1000  # both dots seen (about 1.4k pixels each)
+    found = found_on(rgb, points)
+    monkeypatch.setattr(occlusion, "HAIR_FAR", np.inf)
+    control = found_on(rgb, points)
+    # Measured: blue 0 (control 29.6%), yellow 0.4%, five pixels of its blurred rim (control 1.2%).
+    assert (found & blue).sum() == 0 and (found & yellow).sum() < 0.01 * yellow.sum()
+    assert (control & blue).sum() > 0.2 * blue.sum(), (control & blue).sum() / blue.sum()
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.37])

@@ -40,7 +40,7 @@ from zaobot.models.landmarks import FaceAnalyzer, face_width
 from zaobot.models.masks import FOREHEAD_REACH, FrameMasks, frame_masks, halved
 from zaobot.models.occlusion import (
     covered_share,
-    hair_ratio,
+    hair_model,
     keep_map,
     lips_outside,
     scene_objects,
@@ -162,7 +162,7 @@ def build_source(rgb: np.ndarray, points: np.ndarray, person: np.ndarray | None 
     if covered > COVERED_MAX:
         raise FaceCovered()
     eyes_open, gap = eye_openness(pts) >= EYES_OPEN_MIN, mouth_gap(pts)
-    hair = None if person_crop is None else hair_ratio(crop, pts, person_crop)
+    hair = None if person_crop is None else hair_model(crop, pts, person_crop)
     keep = keep_map(crop, pts, skin, hair)
     if gap > MOUTH_OPEN_MIN:  # lips and teeth the mesh left outside its lip line stay out of the texture
         keep = np.minimum(keep, 1.0 - lips_outside(crop, pts))
@@ -358,7 +358,7 @@ class MeshEngine:
     name = "mesh"
 
     def __init__(self, min_face_px: int = 80, find_hair: bool = True) -> None:
-        """`find_hair`: segment the selfie to sample the person's hair (occlusion.hair_ratio). The chat's
+        """`find_hair`: segment the selfie to sample the person's hair (occlusion.hair_model). The chat's
         selfie check, which only validates, goes without: the segmentation would run on every selfie."""
         self.min_face_px = min_face_px
         self.find_hair = find_hair

@@ -9,16 +9,18 @@ Uses:
   kept out of the pasted texture (the scene's forehead fills in, toned to the user's), so
   strands don't become stripes on the actor's face. Brows, eyes, lips, glasses and a beard are
   the user's features and stay: they are below that band or excluded.
-* `hair_ratio` and `hair_like`: hair with a skin's chroma (light brown, blond) near the face's
+* `hair_model` and `hair_like`: hair with a skin's chroma (light brown, blond) near the face's
   edge, told from skin by a model of the person's own hair. By a brow only what is lighter
   than the brow's own dark hair can be hair: strands across a brow's tail are taken out, the
-  brow stays.
+  brow stays. What looks like neither (face paint, a sticker) is never bridged over as hair.
 * `covered_share`: the share of the face (outside eyes, brows and lips) that isn't skin.
   Past about half, there isn't enough face to render: the user is asked for another photo.
   Blond hair has a skin-like hue and is missed; the figure is a guard, not a segmentation.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -155,11 +157,11 @@ def hair_zone(shape: tuple[int, int], points: np.ndarray, brows: bool = True) ->
 
 
 def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None,
-             hair_llr: np.ndarray | None = None) -> np.ndarray:
+             hair: HairModel | None = None) -> np.ndarray:
     """float32 (h, w): 0 where hair or another occluder lies over the face, 1 elsewhere.
 
     Brown and black hair have a skin-like chroma, so darkness counts too: a pixel far darker
-    than the person's sampled skin is hair. With `hair_llr` (hair_ratio's map), strands at the
+    than the person's sampled skin is hair. With `hair` (hair_model's maps), strands at the
     face's sides that look like the person's own hair are found too (`hair_like`)."""
     skin = skin_probability(rgb, points) if skin is None else skin
     face_px = _face_px(points)
@@ -172,8 +174,8 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks are pores
     occluder = entering(candidate, edge)
-    if hair_llr is not None:
-        occluder |= hair_like(rgb, points, hair_llr)
+    if hair is not None:
+        occluder |= hair_like(rgb, points, hair)
     # Grown: strands' soft, thin ends reach past what the threshold finds.
     return 1.0 - soft_region(occluder, max(1, int(0.03 * face_px)), max(1.0, 0.012 * face_px))
 
@@ -194,6 +196,11 @@ HAIR_LLR = 3.0  # log-likelihood ratio, hair against skin, past which a pixel is
 HAIR_CURTAIN = 0.12
 # ... and widened sideways by this much (face widths): the soft edge of a strand beside one found.
 HAIR_WIDEN = 0.04
+# The curtain and the widening never reach a pixel this far (squared Mahalanobis distance, four
+# features) from the person's hair: face paint or a sticker is neither hair nor skin, and a colour
+# patch between two strands was cut in half. Measured: what they fill on the quality set's photos is
+# at most 56 away; the demo selfie's painted dots about 450.
+HAIR_FAR = 100.0
 HAIR_MIN_SAMPLE = 0.02  # least hair sample (a share of the face's area): a bald head or a tight crop has none
 MIN_SAMPLE_PX = 16  # and at least this many pixels in each sample, for a covariance of four features
 BROWS = np.array([70, 105, 300, 334], dtype=np.int32)  # upper brow points: the hair sample lies above them
@@ -209,22 +216,30 @@ def _appearance(rgb: np.ndarray, face_px: float) -> np.ndarray:
     return np.dstack([lab, 20.0 * energy])
 
 
-def _log_likelihood(features: np.ndarray, sample: np.ndarray) -> np.ndarray:
-    """float32 (h, w): each pixel's log-likelihood under a Gaussian fitted to `features` at `sample`
-    (regularised: a few units of spread added to every feature)."""
+def _fit(features: np.ndarray, sample: np.ndarray) -> tuple[np.ndarray, float]:
+    """(float32 (h, w) squared Mahalanobis distance, log-determinant of the covariance) of each pixel
+    under a Gaussian fitted to `features` at `sample` (regularised: a few units of spread added to
+    every feature)."""
     x = features[sample].astype(np.float64)
     mean = x.mean(axis=0)
     cov = np.cov(x.T) + 4.0 * np.eye(x.shape[1])
     inv = np.linalg.inv(cov)
     d = features - mean.astype(np.float32)
-    return (-0.5 * (np.einsum("...i,ij,...j->...", d, inv.astype(np.float32), d)
-                    + np.linalg.slogdet(cov)[1])).astype(np.float32)
+    return np.einsum("...i,ij,...j->...", d, inv.astype(np.float32), d), float(np.linalg.slogdet(cov)[1])
 
 
-def hair_ratio(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.ndarray | None:
-    """float32 (h, w): each pixel's log-likelihood ratio, the person's own hair against their skin,
-    in colour and fine texture; None when too little hair is seen to sample (a bald head, a tight
-    crop) or too little skin.
+@dataclass(frozen=True)
+class HairModel:
+    """The person's own hair against their skin, per pixel of the selfie (float32 (h, w) each)."""
+
+    ratio: np.ndarray  # log-likelihood ratio, hair against skin
+    distance: np.ndarray  # squared Mahalanobis distance from the hair: large for what looks like neither
+
+
+def hair_model(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> HairModel | None:
+    """Each pixel's likeness to the person's own hair, against their skin and on its own, in colour
+    and fine texture; None when too little hair is seen to sample (a bald head, a tight crop) or too
+    little skin.
 
     The hair is sampled where it surely is, around the head above the brows (the `person` mask,
     at the image's size, keeps the backdrop out); the skin on the inner face, shading and all."""
@@ -243,7 +258,10 @@ def hair_ratio(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> np.nd
     if skin_sample.sum() < MIN_SAMPLE_PX:
         return None
     features = _appearance(rgb, face_px)
-    return _log_likelihood(features, hair_sample) - _log_likelihood(features, skin_sample)
+    hair_d2, hair_logdet = _fit(features, hair_sample)
+    skin_d2, skin_logdet = _fit(features, skin_sample)
+    ratio = 0.5 * ((skin_d2 + skin_logdet) - (hair_d2 + hair_logdet))
+    return HairModel(ratio=ratio.astype(np.float32), distance=hair_d2.astype(np.float32))
 
 
 def _grown(mask: np.ndarray, r: float, face_px: float) -> np.ndarray:
@@ -264,15 +282,16 @@ def _dark_brows(rgb: np.ndarray, points: np.ndarray, brow_area: np.ndarray, face
     return _grown(dark, BROW_HAIR_EDGE, face_px) > 127
 
 
-def hair_like(rgb: np.ndarray, points: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+def hair_like(rgb: np.ndarray, points: np.ndarray, hair: HairModel) -> np.ndarray:
     """uint8 (h, w): strands at the face's sides and forehead corners that look like the person's
-    own hair (`ratio`: hair_ratio's map), entering from the face's edge.
+    own hair (`hair`: hair_model's maps), entering from the face's edge.
 
     Light brown hair on brown skin, or blonde curls under coloured light, pass the skin model
     (`keep_map`): pasted, they became stripes down the actor's cheeks. A pixel near the face's
     edge far likelier hair than skin is hair; so are a gap straight down between two such strands
     (HAIR_CURTAIN) and a strand's soft edge beside it (HAIR_WIDEN). Eyes and lips, generously
-    grown, never are.
+    grown, never are; nor, by the curtain or the widening, what looks like neither hair nor skin
+    (HAIR_FAR: a painted dot on a cheek between two strands stays whole).
 
     Brows are looked at, not left out: strands hanging past a temple cross a brow's tail, and
     left there they were streaks from the hairline to the brow. Brow hair looks like head hair,
@@ -281,8 +300,8 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, ratio: np.ndarray) -> np.ndar
     that area reaches in. Lighter strands lying in it are found as anywhere else, and widened over
     the dark beside them (a strand in their shade), so a brow with no hair across it stays whole."""
     shape = _hw(rgb)
-    if ratio.shape[:2] != shape:
-        raise ValueError(f"hair ratio {ratio.shape[:2]} is not the image's {shape}")
+    if hair.ratio.shape[:2] != shape or hair.distance.shape[:2] != shape:
+        raise ValueError(f"hair maps {hair.ratio.shape[:2]} are not the image's {shape}")
     face_px = _face_px(points)
     oval = polygon_mask(shape, points[FACE_OVAL], 1.0)
     grow = max(1, int(HAIR_FEATURE_GROW * face_px))
@@ -291,23 +310,25 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, ratio: np.ndarray) -> np.ndar
     brow_area = _grown(brow_hulls(shape, points), HAIR_FEATURE_GROW, face_px)
     dark_brows = _dark_brows(rgb, points, brow_area, face_px)
     open_zone = zone & ~dark_brows
-    candidate = (open_zone & (ratio > HAIR_LLR)).astype(np.uint8) * 255
+    candidate = (open_zone & (hair.ratio > HAIR_LLR)).astype(np.uint8) * 255
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks first
     # Then closed straight down and widened sideways (image axes: hair hangs with gravity, whatever
-    # the head's tilt), within the zone.
+    # the head's tilt), within the zone, over what could be hair.
+    plausible = hair.distance < HAIR_FAR
+    fill = open_zone & plausible
     if HAIR_CURTAIN > 0:
         v = max(1, int(HAIR_CURTAIN * face_px))
         curtain = cv2.morphologyEx(candidate, cv2.MORPH_CLOSE, np.ones((2 * v + 1, 1), np.uint8))
-        candidate = np.where(open_zone, curtain, candidate).astype(np.uint8)
+        candidate = np.where(fill, curtain, candidate).astype(np.uint8)
     if HAIR_WIDEN > 0:
         sideways = np.ones((1, 2 * max(1, int(HAIR_WIDEN * face_px)) + 1), np.uint8)
         # Over the dark pixels by a brow only from strands found in its area (the hull grown by
         # HAIR_FEATURE_GROW, more than the widening's reach): a strand lying across a brow's tail
         # covers the dark in its shade, hair that stays clear of the brow's area never reaches it.
         over_brow = cv2.dilate(np.where(brow_area > 0, candidate, 0).astype(np.uint8), sideways)
-        widened = np.where(open_zone, cv2.dilate(candidate, sideways), candidate)
-        candidate = np.where(zone & dark_brows, np.maximum(widened, over_brow), widened).astype(np.uint8)
+        widened = np.where(fill, cv2.dilate(candidate, sideways), candidate)
+        candidate = np.where(zone & dark_brows & plausible, np.maximum(widened, over_brow), widened).astype(np.uint8)
     return entering(candidate, edge)
 
 
