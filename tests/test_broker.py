@@ -169,13 +169,15 @@ def test_a_worker_killed_mid_render_its_job_finishes_on_the_other_once(tmp_path,
         name = runner.rendering[job_id]
         renderer = next(w for w in workers if name.endswith(w.name_suffix))
         renderer.kill()
-        # Redelivery, the broker's part, is timed on its own: with maintenance on 20% of commands it took
-        # 11-27 s (the CI run that failed at 31.6 s in all), with maintenance on every command about 11 s.
+        # Redelivery, the broker's part, is timed on its own: with maintenance on 20% of commands the other
+        # worker reported progress 11-27 s after the kill (the CI run that failed took 31.6 s in all), with
+        # maintenance on every command 10.4-11.1 s.
         picked_up = await until(lambda: runner.rendering.get(job_id, name) != name or chat.clips[job_id] > 0, 60)
         rendered = await until(lambda: chat.clips[job_id] >= 1, 120)
         print(f"\nkill -9 mid-render: the other worker took the job {picked_up:.1f} s after the kill, "
               f"and the clip was handed over {rendered:.1f} s later")
-        assert picked_up < 15, f"redelivered {picked_up:.0f} s after the kill (heartbeat timeout 10 s)"
+        # Timed to the other worker's first progress: the redelivery plus its set-up and first frame.
+        assert picked_up < 18, f"the other worker rendered {picked_up:.0f} s after the kill (heartbeat 10 s)"
         assert picked_up + rendered < 30, f"the clip came {picked_up + rendered:.0f} s after the kill"
         await asyncio.sleep(3)
         assert chat.clips[job_id] == 1 and chat.failures == {}

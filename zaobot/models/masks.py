@@ -84,10 +84,15 @@ def _unit(mask: np.ndarray) -> np.ndarray:
     return np.minimum(mask, 1.0, out=mask)
 
 
+def dilated(mask: np.ndarray, radius: float) -> np.ndarray:
+    """A uint8 region grown by `radius` px (an ellipse), as soft_region grows it."""
+    return cv2.dilate(mask, _ellipse(radius))
+
+
 def soft_region(mask: np.ndarray, grow: float, sigma: float) -> np.ndarray:
     """A uint8 region grown (grow > 0) or shrunk (grow < 0) by |grow| px, then blurred: float32 [0, 1]."""
     if grow >= 0.5:
-        mask = cv2.dilate(mask, _ellipse(grow))
+        mask = dilated(mask, grow)
     elif grow <= -0.5:
         mask = cv2.erode(mask, _ellipse(-grow))
     if sigma > 0.3:

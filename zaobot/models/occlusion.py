@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from zaobot.models.masks import polygon_mask, smooth, soft_region
+from zaobot.models.masks import dilated, polygon_mask, smooth, soft_region
 from zaobot.models.tone import to_lab
 from zaobot.models.topology import (
     FACE_OVAL,
@@ -173,11 +173,14 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     candidate = (zone & (((skin < 0.35) & greyish) | dark)).astype(np.uint8) * 255
     k = max(3, int(0.015 * face_px) | 1)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))  # specks are pores
-    occluder = entering(candidate, edge)
-    if hair is not None:
-        occluder |= hair_like(rgb, points, hair)
     # Grown: strands' soft, thin ends reach past what the threshold finds.
-    return 1.0 - soft_region(occluder, max(1, int(0.03 * face_px)), max(1.0, 0.012 * face_px))
+    grow = max(1, int(0.03 * face_px))
+    occluder = dilated(entering(candidate, edge), grow)
+    if hair is not None:
+        found = hair_like(rgb, points, hair)
+        # ... those found by likeness only over what could be hair (HAIR_FAR): paint beside a strand stays whole.
+        occluder |= dilated(found, grow) & np.where((hair.distance < HAIR_FAR) | (found > 0), 255, 0).astype(np.uint8)
+    return 1.0 - soft_region(occluder, 0, max(1.0, 0.012 * face_px))
 
 
 # hair_like looks this far (face widths) in from the face's edge (hair hanging past a temple reaches
@@ -197,9 +200,12 @@ HAIR_CURTAIN = 0.12
 # ... and widened sideways by this much (face widths): the soft edge of a strand beside one found.
 HAIR_WIDEN = 0.04
 # The curtain and the widening never reach a pixel this far (squared Mahalanobis distance, four
-# features) from the person's hair: face paint or a sticker is neither hair nor skin, and a colour
-# patch between two strands was cut in half. Measured: what they fill on the quality set's photos is
-# at most 56 away; the demo selfie's painted dots about 450.
+# features) from the person's hair, and keep_map grows hair found by likeness no further than that:
+# face paint or a sticker is not hair, and a colour patch between two strands was cut in half.
+# Measured: what they fill on the quality set's photos is at most 56 away; the demo selfie's painted
+# dots about 450. The distance from the skin model can't tell paint: the dots on the cheeks lie in
+# its sample (about 25 away). Skin far from a person's hair (Hopper's, beside white hair) keeps its
+# own texture where the grown edge used to reach: 289 pixels of her cheek.
 HAIR_FAR = 100.0
 HAIR_MIN_SAMPLE = 0.02  # least hair sample (a share of the face's area): a bald head or a tight crop has none
 MIN_SAMPLE_PX = 16  # and at least this many pixels in each sample, for a covariance of four features
@@ -291,7 +297,8 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, hair: HairModel) -> np.ndarra
     edge far likelier hair than skin is hair; so are a gap straight down between two such strands
     (HAIR_CURTAIN) and a strand's soft edge beside it (HAIR_WIDEN). Eyes and lips, generously
     grown, never are; nor, by the curtain or the widening, what looks like neither hair nor skin
-    (HAIR_FAR: a painted dot on a cheek between two strands stays whole).
+    (HAIR_FAR: a painted dot on a cheek between two strands stays whole; `keep_map` grows what is
+    found here only over what could be hair, too).
 
     Brows are looked at, not left out: strands hanging past a temple cross a brow's tail, and
     left there they were streaks from the hairline to the brow. Brow hair looks like head hair,
