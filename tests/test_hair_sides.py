@@ -146,8 +146,8 @@ def test_brows_no_hair_crosses_stay_whole(name):
 def test_a_painted_dot_between_strands_stays_whole(monkeypatch):
     """The demo selfie's painted cheek dots lie where hair is found above and below them down her sides:
     the curtain closed straight through the blue one, the hair's grown soft edge bit into the yellow
-    one, and the render showed half a blue disc. Paint is neither hair nor skin (HAIR_FAR): hair is
-    neither bridged nor grown over it. The control bridges and grows over everything, as before."""
+    one, and the render showed half a blue disc. Paint looks nothing like her hair (HAIR_FAR): hair
+    is neither bridged nor grown over it. The control bridges and grows over everything, as before."""
     rgb = decode_image((BUNDLED_ASSETS_DIR / "demo_selfie.jpg").read_bytes(), max_bytes=10**7, max_pixels=10**7)
     with FaceAnalyzer() as analyzer:
         points = analyzer.landmarks(rgb, analyzer.detect(rgb)[0])

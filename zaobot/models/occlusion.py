@@ -12,7 +12,8 @@ Uses:
 * `hair_model` and `hair_like`: hair with a skin's chroma (light brown, blond) near the face's
   edge, told from skin by a model of the person's own hair. By a brow only what is lighter
   than the brow's own dark hair can be hair: strands across a brow's tail are taken out, the
-  brow stays. What looks like neither (face paint, a sticker) is never bridged over as hair.
+  brow stays. What looks nothing like the person's hair (face paint, a sticker) is never
+  bridged or grown over as hair.
 * `covered_share`: the share of the face (outside eyes, brows and lips) that isn't skin.
   Past about half, there isn't enough face to render: the user is asked for another photo.
   Blond hair has a skin-like hue and is missed; the figure is a guard, not a segmentation.
@@ -179,7 +180,7 @@ def keep_map(rgb: np.ndarray, points: np.ndarray, skin: np.ndarray | None = None
     if hair is not None:
         found = hair_like(rgb, points, hair)
         # ... those found by likeness only over what could be hair (HAIR_FAR): paint beside a strand stays whole.
-        occluder |= dilated(found, grow) & np.where((hair.distance < HAIR_FAR) | (found > 0), 255, 0).astype(np.uint8)
+        occluder |= dilated(found, grow) & (((hair.distance < HAIR_FAR) | (found > 0)).astype(np.uint8) * 255)
     return 1.0 - soft_region(occluder, 0, max(1.0, 0.012 * face_px))
 
 
@@ -239,7 +240,7 @@ class HairModel:
     """The person's own hair against their skin, per pixel of the selfie (float32 (h, w) each)."""
 
     ratio: np.ndarray  # log-likelihood ratio, hair against skin
-    distance: np.ndarray  # squared Mahalanobis distance from the hair: large for what looks like neither
+    distance: np.ndarray  # squared Mahalanobis distance from the hair: large for paint, and for skin unlike it
 
 
 def hair_model(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> HairModel | None:
@@ -296,9 +297,9 @@ def hair_like(rgb: np.ndarray, points: np.ndarray, hair: HairModel) -> np.ndarra
     (`keep_map`): pasted, they became stripes down the actor's cheeks. A pixel near the face's
     edge far likelier hair than skin is hair; so are a gap straight down between two such strands
     (HAIR_CURTAIN) and a strand's soft edge beside it (HAIR_WIDEN). Eyes and lips, generously
-    grown, never are; nor, by the curtain or the widening, what looks like neither hair nor skin
-    (HAIR_FAR: a painted dot on a cheek between two strands stays whole; `keep_map` grows what is
-    found here only over what could be hair, too).
+    grown, never are; nor, by the curtain or the widening, what looks nothing like the person's
+    hair (HAIR_FAR: a painted dot on a cheek between two strands stays whole; `keep_map` grows
+    what is found here only over what could be hair, too).
 
     Brows are looked at, not left out: strands hanging past a temple cross a brow's tail, and
     left there they were streaks from the hairline to the brow. Brow hair looks like head hair,
