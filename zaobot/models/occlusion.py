@@ -116,7 +116,7 @@ def own_features(shape: tuple[int, int], points: np.ndarray, grow: int, brows: b
     if brows:
         mask |= brow_hulls(shape, points)
     if grow > 0:
-        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+        mask = dilated(mask, grow)
     return mask > 127
 
 
@@ -149,7 +149,7 @@ def hair_zone(shape: tuple[int, int], points: np.ndarray, brows: bool = True) ->
     for loop, grow in loops:
         hull = polygon_mask(shape, cv2.convexHull(points[loop]).reshape(-1, 2), 1.0)
         r = max(1, int(grow * face_px))
-        own |= cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        own |= dilated(hull, r)
     zone = (oval > 127) & (own < 128) & rows
     r = max(2, int(0.03 * face_px))
     inner = cv2.erode(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
@@ -274,8 +274,9 @@ def hair_model(rgb: np.ndarray, points: np.ndarray, person: np.ndarray) -> HairM
 def _grown(mask: np.ndarray, r: float, face_px: float) -> np.ndarray:
     """uint8 `mask` dilated by r face widths (eroded for r < 0), with an ellipse of at least 1 px."""
     k = max(1, int(abs(r) * face_px))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
-    return cv2.dilate(mask, kernel) if r >= 0 else cv2.erode(mask, kernel)
+    if r >= 0:
+        return dilated(mask, k)
+    return cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
 
 
 def _dark_brows(rgb: np.ndarray, points: np.ndarray, brow_area: np.ndarray, face_px: float) -> np.ndarray:
